@@ -1,0 +1,86 @@
+// Configuration of a kvc Cache. Cache::open validates everything and names the
+// offending setting in its error.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kvc/status.h"
+
+namespace kvc {
+namespace io { class Env; }
+
+// Save-policy gates and aligned length (cache.md §5). Signed so that a bad
+// configuration value is reported, not wrapped.
+struct SavePolicy {
+  bool saves_enabled = true;  // "disable saves" is this switch, not a magic value
+  std::int64_t min_tokens = 512;
+  std::int64_t cold_min_tokens = 512;
+  std::int64_t cold_max_tokens = 30000;
+  std::int64_t continued_interval = 2048;
+  std::int64_t boundary_trim_tokens = 32;
+  std::int64_t boundary_align_tokens = 2048;
+  std::int64_t session_resume_wait_ms = 500;
+
+  // min ≥ 0, cold_min ≥ min, cold_max ≥ cold_min, interval > 0, trim ≥ 0, align > 0,
+  // resume wait ≥ 0. The error names the setting and its value.
+  Status validate() const;
+  // a = len − trim; a < align → none; else ⌊a/align⌋·align (and never below min_tokens).
+  std::optional<std::size_t> aligned_length(std::size_t len) const;
+  // Whether a cold save of a prompt of `prompt_len` tokens is allowed at all.
+  bool allows_cold(std::size_t prompt_len) const;
+  // Whether `generated` tokens since the last checkpoint call for a continued save.
+  bool continued_due(std::size_t generated_since_last) const;
+};
+
+enum class TierKind : std::uint8_t { kRam, kRamFile, kDisk };
+
+struct TierOptions {
+  TierKind kind = TierKind::kDisk;
+  std::string dir;                 // ram_file and disk; created if missing
+  std::uint64_t quota_bytes = 0;   // required, > 0
+};
+
+struct WriterPoolOptions {
+  int threads = 2;
+  std::size_t queue_capacity = 16;  // queued saves beyond this are dropped and counted
+};
+
+// Memory-pressure scheduler (cache.md §7). Off by default.
+struct PressureOptions {
+  enum class Source { kMeminfo, kNvidia, kCallback };
+  struct Reading {
+    std::uint64_t used_bytes = 0;
+    std::uint64_t total_bytes = 0;
+  };
+  bool enabled = false;
+  Source source = Source::kMeminfo;
+  std::function<std::optional<Reading>()> callback;  // for kCallback
+  std::string meminfo_path = "/proc/meminfo";
+  std::chrono::milliseconds interval{5000};
+  double high = 0.85;
+  double low = 0.75;
+  std::uint64_t min_evict_bytes = 1 << 20;
+  std::vector<TierKind> tiers = {TierKind::kRam, TierKind::kRamFile};
+};
+
+struct CacheOptions {
+  // Fastest first. Saves go to `save_tier` (index into tiers; default 0).
+  std::vector<TierOptions> tiers;
+  std::size_t save_tier = 0;
+  SavePolicy policy;
+  WriterPoolOptions writers;
+  PressureOptions pressure;
+  std::chrono::milliseconds reservation_ttl{60'000};
+  std::chrono::milliseconds sweep_interval{1'000};
+  unsigned file_mode = 0600;          // mode of created files
+  bool watch_directories = true;      // pick up rows published by sibling processes
+  std::string hostname;               // TLV 0x05; default: gethostname()
+  io::Env* env = nullptr;             // default: the POSIX Env
+};
+
+}  // namespace kvc

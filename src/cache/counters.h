@@ -1,0 +1,52 @@
+// Counters of cache.md §6: monotonic since start, relaxed atomics, cheap to read.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kvc {
+
+#define KVC_COUNTER_LIST(X)                                                       \
+  X(hits_exact, "Exact-key lookups that found a row")                             \
+  X(hits_resume, "parent_key lookups that found a row")                           \
+  X(hits_longest_prefix, "Stride-walk lookups that found a row")                  \
+  X(hits_any_prefix, "Any-token prefix lookups that found a row")                 \
+  X(misses, "Lookups that found no usable row")                                   \
+  X(saves_cold, "Rows saved after a cold prefill")                                \
+  X(saves_continued, "Rows saved during generation")                              \
+  X(saves_finish, "Rows saved at the end of a request")                           \
+  X(saves_evict, "Rows saved when a sequence was given away")                     \
+  X(saves_shutdown, "Rows saved at shutdown")                                     \
+  X(saves_dropped, "Saves dropped (queue full, disabled, or no room)")            \
+  X(duplicate_dropped, "Saves skipped because the key was already present")       \
+  X(evictions, "Rows evicted (quota, byte target, gc, pressure)")                 \
+  X(corrupt_files, "Rows removed because their data was corrupt or missing")     \
+  X(restore_failures, "Rows quarantined because the engine could not restore them") \
+  X(pack_total_ns, "Time spent building and writing saves")                       \
+  X(load_total_ns, "Time spent reading and verifying loads")                      \
+  X(longest_prefix_probes, "Index probes made by stride walks")                   \
+  X(longest_prefix_ns, "Time spent in stride walks")
+
+struct CounterSnapshot {
+#define KVC_X(name, help) std::uint64_t name = 0;
+  KVC_COUNTER_LIST(KVC_X)
+#undef KVC_X
+  // (name, value) pairs in declaration order.
+  std::vector<std::pair<std::string, std::uint64_t>> items() const;
+};
+
+struct Counters {
+#define KVC_X(name, help) std::atomic<std::uint64_t> name{0};
+  KVC_COUNTER_LIST(KVC_X)
+#undef KVC_X
+  CounterSnapshot snapshot() const;
+  void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
+};
+
+// Help text of a counter by name ("" if unknown).
+std::string_view counter_help(std::string_view name);
+
+}  // namespace kvc

@@ -1,0 +1,135 @@
+// KVC v1 file codec (format.md §2). Pure functions: no I/O.
+//
+// A file is  header(48) ‖ trailer(24) ‖ prompt section ‖ TLV section ‖ payload.
+// build_prefix() produces everything before the payload, so a writer can hand the
+// prefix and the (never copied) payload to one gathered write.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvc/key.h"
+
+namespace kvc::format {
+
+inline constexpr std::size_t kHeaderSize = 48;
+inline constexpr std::size_t kTrailerSize = 24;
+inline constexpr std::size_t kFixedSize = kHeaderSize + kTrailerSize;  // 72
+inline constexpr std::size_t kHitCountOffset = 12;
+inline constexpr std::uint8_t kVersion = 1;
+
+enum class SaveReason : std::uint8_t { kUnknown = 0, kCold = 1, kContinued = 2, kEvict = 3, kShutdown = 4, kFinish = 5 };
+std::string_view save_reason_name(SaveReason r);          // "cold", …
+std::optional<SaveReason> save_reason_from_name(std::string_view name);
+
+enum class FingerprintMode : std::uint8_t { kSafe = 0, kGgufChunked = 1, kFastUnsafe = 2 };
+std::string_view fingerprint_mode_name(FingerprintMode m);  // "safe", "gguf_chunked", "fast_unsafe"
+
+// Validation failures, first failure wins, in the order of format.md §2.4.
+enum class KvcError {
+  kBadHeader, kUnsupportedVersion, kUnknownSaveReason, kBadTrailer, kBadSection,
+  kBadTlv, kUnknownFingerprintMode, kUnknownQuant, kBadLayout, kPayloadLengthMismatch,
+  kTruncated, kTrailingBytes, kMissingTlv, kTokenCountMismatch, kCrcMismatch, kKeyMismatch,
+};
+// The format.md name: "bad_header", "crc_mismatch", …
+std::string_view error_name(KvcError e);
+
+enum Tag : std::uint8_t {
+  kTagFingerprint = 0x01, kTagFingerprintMode = 0x02, kTagQuantType = 0x03, kTagCtxParamsHash = 0x04,
+  kTagHostname = 0x05, kTagProducerVersion = 0x06, kTagSaveReasonDetail = 0x07,
+  kTagTokenIdCount = 0x08, kTagTokenIds = 0x09, kTagNextTokenLogits = 0x0A,
+};
+
+// Header fields (offsets 0–47). Reserved bytes are written 0 and ignored.
+struct KvcHeader {
+  std::uint8_t version = kVersion;
+  std::uint8_t quant_bits = 0;
+  SaveReason save_reason = SaveReason::kUnknown;
+  std::uint32_t cached_token_count = 0;
+  std::uint32_t hit_count = 0;
+  std::uint32_t context_size = 0;
+  std::uint64_t creation_time = 0;   // unix seconds
+  std::uint64_t last_used_time = 0;  // unix seconds
+  std::uint64_t payload_byte_count = 0;
+};
+
+struct UnknownTlv {
+  std::uint8_t tag = 0;
+  std::vector<std::byte> value;
+};
+
+// Everything a file says about itself except the payload bytes.
+struct KvcMeta {
+  KvcHeader header;
+  // trailer
+  std::uint64_t payload_offset = 0;
+  std::uint64_t payload_length = 0;
+  std::uint32_t payload_crc32c = 0;
+  // sections
+  std::string prompt_text;  // untrusted, for humans
+  Digest fingerprint{};
+  FingerprintMode fingerprint_mode = FingerprintMode::kSafe;
+  std::uint8_t quant_type = 0;
+  Digest ctx_params_hash{};
+  std::vector<std::uint32_t> tokens;
+  std::string hostname;
+  std::string producer_version;
+  std::string save_reason_detail;
+  std::vector<float> next_token_logits;  // empty when absent
+  std::vector<UnknownTlv> unknown_tlvs;  // kept on parse, never written by build
+
+  KeyNamespace key_namespace() const { return {fingerprint, quant_type, ctx_params_hash}; }
+  // The key recomputed from the TLV fields.
+  Key key() const { return derive_key(key_namespace(), tokens); }
+};
+
+// Inputs of a new file. Times, counts, offsets and the CRC are filled by build.
+struct KvcBuildInput {
+  std::uint8_t quant_bits = 0;
+  SaveReason save_reason = SaveReason::kUnknown;
+  std::uint32_t hit_count = 0;
+  std::uint32_t context_size = 0;
+  std::uint64_t creation_time = 0;
+  std::uint64_t last_used_time = 0;
+  std::string_view prompt_text;
+  KeyNamespace ns;
+  FingerprintMode fingerprint_mode = FingerprintMode::kSafe;
+  std::span<const std::uint32_t> tokens;
+  std::string_view hostname;
+  std::string_view producer_version;
+  std::string_view save_reason_detail;
+  std::span<const float> next_token_logits;  // empty: TLV 0x0A left out
+};
+
+// The bytes before the payload, with payload_crc32c = CRC32C(payload).
+std::vector<std::byte> build_prefix(const KvcBuildInput& in, std::span<const std::byte> payload);
+// Same, with a CRC the caller already computed (saves a pass over a large payload).
+std::vector<std::byte> build_prefix(const KvcBuildInput& in, std::uint64_t payload_length,
+                                    std::uint32_t payload_crc32c);
+
+template <class T>
+struct Parsed {
+  std::optional<T> value;
+  KvcError error{};
+  bool ok() const { return value.has_value(); }
+};
+
+// How many leading bytes parse_meta needs: payload_offset read from the trailer,
+// when the first 72 bytes are present and it is ≤ file_size; else nullopt (the
+// caller can then pass what it has and parse_meta reports the error).
+std::optional<std::uint64_t> prefix_length(std::span<const std::byte> first_bytes, std::uint64_t file_size);
+
+// Checks 1–13 of format.md §2.4 using only the bytes before the payload.
+// `prefix` may be longer than the prefix (e.g. the whole file).
+Parsed<KvcMeta> parse_meta(std::span<const std::byte> prefix, std::uint64_t file_size);
+
+// parse_meta, then CRC32C of the payload, then the key replay against expected_key.
+// `file` is the whole file. On success the payload is file[payload_offset, +payload_length).
+Parsed<KvcMeta> parse(std::span<const std::byte> file, const Key& expected_key);
+
+}  // namespace kvc::format
