@@ -80,6 +80,8 @@ class Cache {
   const SavePolicy& policy() const;
 
   // ---- lookups ----
+  // Lookups count their hits (hits_exact, hits_resume, …). A caller that tries
+  // several paths calls note_miss() once when all of them missed.
   Result<Lease> checkout(const Key& key);
   // Waits up to `wait` for an in-flight save of `key` (parent_key resume).
   Result<Lease> checkout_or_wait(const Key& key, std::chrono::milliseconds wait);
@@ -88,6 +90,7 @@ class Cache {
   // Any-token prefix; prefers a row usable without truncation when
   // `allow_truncation` is false.
   PrefixHit any_prefix(const KeyNamespace& ns, std::span<const std::uint32_t> tokens, bool allow_truncation);
+  void note_miss();
   // Reads and verifies the leased row. Corrupt or missing data removes the row,
   // deletes the file and is counted (corrupt_files); the error says which.
   Result<LoadedFile> load(const Lease& lease);

@@ -1,0 +1,154 @@
+// The save path of kvc::Cache (cache.md §2, §4): build the prefix, reserve the key,
+// make room under the tier's quota, let the tier write and link, announce.
+#include <chrono>
+
+#include "cache/cache_impl.h"
+#include "kvc/version.h"
+
+namespace kvc {
+namespace {
+
+std::atomic<std::uint64_t>& reason_counter(Counters& c, SaveReason r) {
+  switch (r) {
+    case SaveReason::kCold: return c.saves_cold;
+    case SaveReason::kContinued: return c.saves_continued;
+    case SaveReason::kFinish: return c.saves_finish;
+    case SaveReason::kEvict: return c.saves_evict;
+    case SaveReason::kShutdown: return c.saves_shutdown;
+    case SaveReason::kUnknown: break;
+  }
+  return c.saves_cold;  // unknown reasons are counted with cold saves
+}
+
+std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since).count());
+}
+
+Status validate_request(const SaveRequest& r, std::size_t tier_count) {
+  if (r.tier && *r.tier >= tier_count)
+    return {Code::kInvalidArgument, "save: tier " + std::to_string(*r.tier) + " is not configured"};
+  if (r.tokens.size() > UINT32_MAX) return {Code::kInvalidArgument, "save: too many tokens for a KVC file"};
+  if (!quant_byte_valid(r.ns.quant))
+    return {Code::kInvalidArgument, "save: quant byte " + std::to_string(r.ns.quant) + " is not in format.md §1.1"};
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Key> Cache::Impl::save_now(SaveRequest& request, std::chrono::steady_clock::time_point deadline) {
+  const auto start = std::chrono::steady_clock::now();
+  const Key key = derive_key(request.ns, request.tokens);
+  const auto tier_id = static_cast<index::TierId>(request.tier.value_or(options.save_tier));
+  tiers::Tier& t = tier(tier_id);
+
+  // 1. reserve
+  auto reservation = index.reserve(key, tier_id);
+  if (!reservation.ok()) {
+    const Code code = reservation.status().code();
+    if (code == Code::kAlreadyPresent || code == Code::kConflict) counters.add(counters.duplicate_dropped);
+    return reservation.status();
+  }
+
+  // Build the prefix (one CRC pass over the payload, which is never copied).
+  const auto now_s = static_cast<std::uint64_t>(unix_now_ns() / 1'000'000'000);
+  format::KvcBuildInput in;
+  in.quant_bits = request.quant_bits;
+  in.save_reason = request.reason;
+  in.context_size = request.context_size;
+  in.creation_time = now_s;
+  in.last_used_time = now_s;
+  in.prompt_text = request.prompt_text;
+  in.ns = request.ns;
+  in.fingerprint_mode = request.fingerprint_mode;
+  in.tokens = request.tokens;
+  in.hostname = hostname;
+  in.producer_version = KVC_PRODUCER;
+  in.save_reason_detail = request.reason_detail;
+  in.next_token_logits = request.next_token_logits;
+  auto prefix = std::make_shared<const std::vector<std::byte>>(format::build_prefix(in, request.payload));
+  const std::uint64_t size = prefix->size() + request.payload.size();
+
+  if (std::chrono::steady_clock::now() > deadline)
+    return Status(Code::kTimeout, "save " + key.hex() + ": deadline passed before writing");
+
+  // Quota: evict this tier's least valuable idle rows, or fail writing nothing.
+  if (!make_room(t, size))
+    return Status(Code::kQuotaExceeded, "save " + key.hex() + ": " + std::to_string(size) + " bytes do not fit in tier " +
+                                            std::string(t.name()) + " (quota " + std::to_string(t.quota()) +
+                                            ", used " + std::to_string(t.used()) + ")");
+
+  // 2–5: the tier writes, checks the reservation, links and syncs.
+  auto payload = std::make_shared<const std::vector<std::byte>>(std::move(request.payload));
+  auto location = t.write(index, reservation.value(), prefix, payload);
+  if (!location.ok()) {
+    t.credit(size);
+    return location.status();  // the Reservation's destructor cancels it
+  }
+
+  // 6. announce
+  auto meta = format::parse_meta(*prefix, size);
+  index::RowInfo info;
+  info.key = key;
+  info.ns = request.ns;
+  info.tier = tier_id;
+  info.size = size;
+  info.header = meta.ok() ? meta.value->header : format::KvcHeader{};
+  info.location = *location;
+  info.tokens = std::make_shared<const std::vector<std::uint32_t>>(std::move(request.tokens));
+  if (Status s = index.publish(reservation.value(), info); !s.ok()) {
+    // The reservation expired while we wrote: the sweeper adopted the file (fine)
+    // or discarded it (then our bytes are gone too).
+    auto snap = index.get(key);
+    if (snap && snap->status == index::RowStatus::kAvailable && snap->info.location == info.location) {
+      // adopted: our charge stays with the row
+    } else {
+      t.credit(size);
+      return s;
+    }
+  }
+  counters.add(reason_counter(counters, request.reason));
+  counters.add(counters.pack_total_ns, elapsed_ns(start));
+  return key;
+}
+
+Result<Key> Cache::save(SaveRequest request, std::chrono::milliseconds deadline) {
+  Impl& c = *impl_;
+  if (Status s = validate_request(request, c.tiers.size()); !s.ok()) return s;
+  if (!c.options.policy.saves_enabled) {
+    c.counters.add(c.counters.saves_dropped);
+    return Status(Code::kDropped, "save: saves are disabled by the save policy");
+  }
+  return c.save_now(request, std::chrono::steady_clock::now() + deadline);
+}
+
+Result<Key> Cache::save_async(SaveRequest request) {
+  Impl& c = *impl_;
+  if (Status s = validate_request(request, c.tiers.size()); !s.ok()) return s;
+  if (!c.options.policy.saves_enabled) {
+    c.counters.add(c.counters.saves_dropped);
+    return Status(Code::kDropped, "save: saves are disabled by the save policy");
+  }
+  const Key key = derive_key(request.ns, request.tokens);
+  if (c.index.contains(key)) {
+    c.counters.add(c.counters.duplicate_dropped);
+    return Status(Code::kAlreadyPresent, "save " + key.hex() + ": already present");
+  }
+  auto shared = std::make_shared<SaveRequest>(std::move(request));
+  Impl* cp = &c;
+  const bool queued = c.writers->submit([cp, shared] {
+    auto r = cp->save_now(*shared, std::chrono::steady_clock::time_point::max());
+    if (!r.ok() && r.status().code() != Code::kAlreadyPresent && r.status().code() != Code::kConflict)
+      cp->counters.add(cp->counters.saves_dropped);
+  });
+  if (!queued) {
+    c.counters.add(c.counters.saves_dropped);
+    return Status(Code::kDropped, "save " + key.hex() + ": writer queue is full (" +
+                                      std::to_string(c.options.writers.queue_capacity) + " saves queued)");
+  }
+  return key;
+}
+
+void Cache::flush() { impl_->writers->drain(); }
+
+}  // namespace kvc

@@ -1,0 +1,22 @@
+// Prometheus text exposition (format 0.0.4) of the cache's counters and gauges.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cache/counters.h"
+#include "kvc/cache.h"
+
+namespace kvc {
+
+// Counters become `kvc_<name>_total` (a `_total_ns` suffix becomes `_ns_total`);
+// tiers give `kvc_tier_used_bytes`, `kvc_tier_quota_bytes`, `kvc_tier_rows` labelled
+// by tier and dir; plus `kvc_leases` and `kvc_writer_queue_depth` gauges.
+std::string render_prometheus(const CounterSnapshot& counters, const std::vector<TierStats>& tiers,
+                              std::uint64_t leases, std::size_t writer_queue);
+
+// Escapes a label value (backslash, double quote, newline).
+std::string prometheus_label_escape(const std::string& v);
+
+}  // namespace kvc
