@@ -12,6 +12,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kvc/status.h"
@@ -71,5 +72,10 @@ class Env {
 
 // The process-wide POSIX Env (never destroyed).
 Env* posix_env();
+
+// The Status for a failed OS call: "<op> <path>: <strerror>", with ENOSPC/EDQUOT →
+// kNoSpace, ENOENT → kNotFound, EEXIST → kExists, anything else kIoError. Shared by
+// PosixEnv and FaultEnv so an injected errno reads exactly like a real one.
+Status status_from_errno(std::string_view op, const std::string& path, int err);
 
 }  // namespace kvc::io
