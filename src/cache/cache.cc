@@ -329,8 +329,10 @@ Result<LoadedFile> Cache::load(const Lease& lease) {
                       static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                      std::chrono::steady_clock::now() - start)
                                                      .count()));
-  if (!loaded.ok()) {
-    // Corrupt or missing: the row leaves the index and its file is deleted.
+  const Code code = loaded.ok() ? Code::kOk : loaded.status().code();
+  if (code == Code::kCorrupt || code == Code::kNotFound) {
+    // Corrupt or missing: the row leaves the index and its file is deleted. Other
+    // errors (EIO) are not proof of corruption and leave the row in place.
     if (auto removed = impl_->index.remove(row.key)) {
       impl_->drop_row(*removed);
       impl_->counters.add(impl_->counters.corrupt_files);
