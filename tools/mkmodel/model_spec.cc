@@ -1,0 +1,64 @@
+#include "model_spec.h"
+
+#include <array>
+
+namespace kvc::mkmodel {
+namespace {
+
+constexpr std::array kShapes = {
+    Shape{.name = "tiny",
+          .n_layer = 2,
+          .n_embd = 128,
+          .n_head = 4,
+          .n_head_kv = 2,
+          .n_ff = 256,
+          .n_ctx_train = 16384,
+          .summary = "2 layers, n_embd 128, 4 heads (2 KV), n_ff 256: for tests"},
+    Shape{.name = "tinyllama-1.1b",
+          .n_layer = 22,
+          .n_embd = 2048,
+          .n_head = 32,
+          .n_head_kv = 4,
+          .n_ff = 5632,
+          .n_ctx_train = 16384,
+          .summary = "22 layers, n_embd 2048, 32 heads (4 KV), n_ff 5632: TinyLlama 1.1B"},
+};
+
+}  // namespace
+
+std::span<const Shape> shapes() { return kShapes; }
+
+std::string shape_names() {
+  std::string out;
+  for (const Shape& s : kShapes) {
+    if (!out.empty()) out += ", ";
+    out += s.name;
+  }
+  return out;
+}
+
+Result<Shape> find_shape(std::string_view name) {
+  for (const Shape& s : kShapes) {
+    if (s.name == name) return s;
+  }
+  return Status(Code::kInvalidArgument,
+                "unknown shape '" + std::string(name) + "' (known: " + shape_names() + ")");
+}
+
+Result<WeightType> parse_weight_type(std::string_view name) {
+  if (name == "f16" || name == "F16") return WeightType::kF16;
+  if (name == "q8_0" || name == "Q8_0") return WeightType::kQ8_0;
+  return Status(Code::kInvalidArgument, "unknown type '" + std::string(name) + "' (known: f16, q8_0)");
+}
+
+std::string_view weight_type_name(WeightType type) {
+  switch (type) {
+    case WeightType::kF16:
+      return "f16";
+    case WeightType::kQ8_0:
+      return "q8_0";
+  }
+  return "?";
+}
+
+}  // namespace kvc::mkmodel

@@ -1,0 +1,39 @@
+// The tensors of a llama model and how their random values are drawn.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model_spec.h"
+
+namespace kvc::mkmodel {
+
+struct TensorSpec {
+  std::string name;
+  int64_t ne0 = 0;  // row length (the input dimension of a weight matrix)
+  int64_t ne1 = 1;  // rows; 1 for the norm vectors
+  bool is_norm = false;  // F32 vector of ones; else a weight matrix of the model's type
+  float half_width = 0;  // weights are uniform in [-half_width, half_width]
+};
+
+// token_embd, then per layer attn_norm, attn_q, attn_k, attn_v, attn_output,
+// ffn_norm, ffn_gate, ffn_up, ffn_down, then output_norm and output.
+std::vector<TensorSpec> plan_tensors(const Shape& shape, uint32_t n_vocab);
+
+// Deterministic values for one tensor: a splitmix64 stream seeded from (seed,
+// tensor name); fill() continues the stream, so filling row chunks in order gives
+// the same values as filling the whole tensor at once.
+class WeightStream {
+ public:
+  WeightStream(uint64_t seed, const TensorSpec& spec);
+  void fill(std::span<float> out);
+
+ private:
+  uint64_t state_;
+  float half_width_;
+  bool ones_;
+};
+
+}  // namespace kvc::mkmodel
