@@ -2,6 +2,7 @@
 #include <bit>
 #include <cassert>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "format/crc32c.h"
@@ -14,30 +15,44 @@ namespace {
 constexpr std::size_t kTlvHeader = 5;  // tag u8 ‖ len u32
 constexpr std::uint64_t kU32Max = std::numeric_limits<std::uint32_t>::max();
 
-void put_bytes(std::vector<std::byte>& out, const void* data, std::size_t n) {
-  const auto* p = static_cast<const std::byte*>(data);
-  out.insert(out.end(), p, p + n);
-}
+// Writes little-endian fields into a buffer sized in advance.
+class Cursor {
+ public:
+  explicit Cursor(std::byte* p) : p_(p) {}
+  std::byte* pos() const { return p_; }
 
-void put_tlv(std::vector<std::byte>& out, Tag tag, const void* value, std::size_t n) {
-  assert(n <= kU32Max && "KVC TLV value longer than 4 GiB");
-  le::put_u8(out, tag);
-  le::put_u32(out, static_cast<std::uint32_t>(n));
-  put_bytes(out, value, n);
-}
+  void u8(std::uint8_t v) { *p_++ = std::byte{v}; }
+  void u32(std::uint32_t v) {
+    le::store_u32(p_, v);
+    p_ += 4;
+  }
+  void u64(std::uint64_t v) {
+    u32(static_cast<std::uint32_t>(v));
+    u32(static_cast<std::uint32_t>(v >> 32));
+  }
+  void bytes(const void* data, std::size_t n) {
+    if (n != 0) std::memcpy(p_, data, n);
+    p_ += n;
+  }
+  void tlv_header(Tag tag, std::size_t value_size) {
+    assert(value_size <= kU32Max && "KVC TLV value longer than 4 GiB");
+    u8(tag);
+    u32(static_cast<std::uint32_t>(value_size));
+  }
+  void tlv(Tag tag, const void* value, std::size_t n) {
+    tlv_header(tag, n);
+    bytes(value, n);
+  }
+  // Optional records with empty values are left out (format.md §2.3).
+  void optional_tlv(Tag tag, std::string_view v) {
+    if (!v.empty()) tlv(tag, v.data(), v.size());
+  }
 
-// Optional records with empty values are left out (format.md §2.3).
+ private:
+  std::byte* p_;
+};
+
 std::size_t optional_size(std::size_t n) { return n == 0 ? 0 : kTlvHeader + n; }
-
-void put_u32_array(std::vector<std::byte>& out, std::span<const std::uint32_t> values) {
-  const std::size_t at = out.size();
-  out.resize(at + 4 * values.size());
-  for (std::size_t i = 0; i < values.size(); ++i) le::store_u32(out.data() + at + 4 * i, values[i]);
-}
-
-void put_optional(std::vector<std::byte>& out, Tag tag, std::string_view v) {
-  if (!v.empty()) put_tlv(out, tag, v.data(), v.size());
-}
 
 }  // namespace
 
@@ -57,65 +72,57 @@ std::vector<std::byte> build_prefix(const KvcBuildInput& in, std::uint64_t paylo
                                optional_size(in.save_reason_detail.size()) +
                                optional_size(in.next_token_logits.size_bytes());
   assert(tlv_size <= kU32Max && "TLV section longer than 4 GiB");
-  const std::uint64_t payload_offset = kFixedSize + 4 + in.prompt_text.size() + 4 + tlv_size;
+  const std::size_t payload_offset = kFixedSize + 4 + in.prompt_text.size() + 4 + tlv_size;
 
-  std::vector<std::byte> out;
-  out.reserve(static_cast<std::size_t>(payload_offset));
+  std::vector<std::byte> out(payload_offset);
+  Cursor w(out.data());
 
   // Header, offsets 0–47.
-  put_bytes(out, "KVC", 3);
-  le::put_u8(out, kVersion);
-  le::put_u8(out, in.quant_bits);
-  le::put_u8(out, static_cast<std::uint8_t>(in.save_reason));
-  le::put_u8(out, 0);  // reserved
-  le::put_u8(out, 0);
-  le::put_u32(out, static_cast<std::uint32_t>(n_tokens));  // cached_token_count
-  le::put_u32(out, in.hit_count);
-  le::put_u32(out, in.context_size);
-  le::put_u32(out, 0);  // reserved
-  le::put_u64(out, in.creation_time);
-  le::put_u64(out, in.last_used_time);
-  le::put_u64(out, payload_length);  // payload_byte_count
+  w.bytes("KVC", 3);
+  w.u8(kVersion);
+  w.u8(in.quant_bits);
+  w.u8(static_cast<std::uint8_t>(in.save_reason));
+  w.u8(0);  // reserved
+  w.u8(0);
+  w.u32(static_cast<std::uint32_t>(n_tokens));  // cached_token_count
+  w.u32(in.hit_count);
+  w.u32(in.context_size);
+  w.u32(0);  // reserved
+  w.u64(in.creation_time);
+  w.u64(in.last_used_time);
+  w.u64(payload_length);  // payload_byte_count
 
   // Trailer, offsets 48–71.
-  le::put_u64(out, payload_offset);
-  le::put_u64(out, payload_length);
-  le::put_u32(out, payload_crc32c);
-  le::put_u32(out, 0);  // reserved
+  w.u64(payload_offset);
+  w.u64(payload_length);
+  w.u32(payload_crc32c);
+  w.u32(0);  // reserved
 
   // Prompt section.
-  le::put_u32(out, static_cast<std::uint32_t>(in.prompt_text.size()));
-  put_bytes(out, in.prompt_text.data(), in.prompt_text.size());
+  w.u32(static_cast<std::uint32_t>(in.prompt_text.size()));
+  w.bytes(in.prompt_text.data(), in.prompt_text.size());
 
   // TLV section: required records in the order of format.md §2.3, then the optional ones.
-  le::put_u32(out, static_cast<std::uint32_t>(tlv_size));
-  put_tlv(out, kTagFingerprint, in.ns.fingerprint.data(), in.ns.fingerprint.size());
+  w.u32(static_cast<std::uint32_t>(tlv_size));
+  w.tlv(kTagFingerprint, in.ns.fingerprint.data(), in.ns.fingerprint.size());
   const auto mode = static_cast<std::uint8_t>(in.fingerprint_mode);
-  put_tlv(out, kTagFingerprintMode, &mode, 1);
-  put_tlv(out, kTagQuantType, &in.ns.quant, 1);
-  put_tlv(out, kTagCtxParamsHash, in.ns.ctx_hash.data(), in.ns.ctx_hash.size());
-  std::byte count[4];
-  le::store_u32(count, static_cast<std::uint32_t>(n_tokens));
-  put_tlv(out, kTagTokenIdCount, count, sizeof(count));
+  w.tlv(kTagFingerprintMode, &mode, 1);
+  w.tlv(kTagQuantType, &in.ns.quant, 1);
+  w.tlv(kTagCtxParamsHash, in.ns.ctx_hash.data(), in.ns.ctx_hash.size());
+  w.tlv_header(kTagTokenIdCount, 4);
+  w.u32(static_cast<std::uint32_t>(n_tokens));
+  w.tlv_header(kTagTokenIds, 4 * n_tokens);
+  for (std::uint32_t t : in.tokens) w.u32(t);
 
-  le::put_u8(out, kTagTokenIds);
-  le::put_u32(out, static_cast<std::uint32_t>(4 * n_tokens));
-  put_u32_array(out, in.tokens);
-
-  put_optional(out, kTagHostname, in.hostname);
-  put_optional(out, kTagProducerVersion, in.producer_version);
-  put_optional(out, kTagSaveReasonDetail, in.save_reason_detail);
+  w.optional_tlv(kTagHostname, in.hostname);
+  w.optional_tlv(kTagProducerVersion, in.producer_version);
+  w.optional_tlv(kTagSaveReasonDetail, in.save_reason_detail);
   if (!in.next_token_logits.empty()) {
-    le::put_u8(out, kTagNextTokenLogits);
-    le::put_u32(out, static_cast<std::uint32_t>(in.next_token_logits.size_bytes()));
-    const std::size_t at = out.size();
-    out.resize(at + in.next_token_logits.size_bytes());
-    for (std::size_t i = 0; i < in.next_token_logits.size(); ++i) {
-      le::store_u32(out.data() + at + 4 * i, std::bit_cast<std::uint32_t>(in.next_token_logits[i]));
-    }
+    w.tlv_header(kTagNextTokenLogits, in.next_token_logits.size_bytes());
+    for (float f : in.next_token_logits) w.u32(std::bit_cast<std::uint32_t>(f));  // f32 LE, bit-exact
   }
 
-  assert(out.size() == payload_offset);
+  assert(w.pos() == out.data() + out.size());
   return out;
 }
 
