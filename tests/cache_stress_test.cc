@@ -77,7 +77,9 @@ TEST(CacheStress, ConcurrentMixedOperations) {
             longer.push_back(7);
             auto hit = rng() % 2 ? cache.longest_prefix(testing::ns_for_tests(), longer)
                                  : cache.any_prefix(testing::ns_for_tests(), longer, true);
-            if (hit.lease) EXPECT_LE(hit.length, longer.size());
+            if (hit.lease) {
+              EXPECT_LE(hit.length, longer.size());
+            }
             break;
           }
           case 5: {

@@ -35,7 +35,9 @@ TEST(PressureSources, RealMeminfoReads) {
 
 TEST(PressureSources, NvidiaIsUnavailableWithoutAGpuOrSane) {
   auto r = make_nvidia_source()->read();
-  if (r) EXPECT_LE(r->used_bytes, r->total_bytes);  // a machine with a GPU
+  if (r) {
+    EXPECT_LE(r->used_bytes, r->total_bytes);  // a machine with a GPU
+  }
   // On machines without an NVIDIA driver this is nullopt, which status() reports.
 }
 
