@@ -58,7 +58,7 @@ std::size_t Index::Impl::shard_of(const Key& key) const {
   return static_cast<std::size_t>(h % shards.size());
 }
 
-void Index::Impl::erase_locked(Shard& s, const std::shared_ptr<Entry>& e) {
+void Index::Impl::erase_locked(Shard& s, std::shared_ptr<Entry> e) {
   s.rows.erase(e->info.key);
   e->removed = true;
   if (e->status == RowStatus::kAvailable) {

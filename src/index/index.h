@@ -24,7 +24,9 @@ class Index;
 struct Entry;  // private to index.cc
 
 // A checkout of an available row. While any Lease of a row lives, the row cannot
-// be evicted. Movable; releases on destruction (every exit path).
+// be evicted. Movable; releases on destruction (every exit path). A lease must not
+// outlive its Index. The row may still be removed (remove()): the lease keeps
+// reading its RowInfo, and releasing it afterwards is safe.
 class Lease {
  public:
   Lease() = default;
@@ -46,7 +48,10 @@ class Lease {
 };
 
 // The right to publish one key. Destroying a reservation that was neither
-// published nor cancelled cancels it ("writer gone").
+// published nor cancelled means "writer gone": before mark_linked the placeholder
+// is dropped (waiters see a miss); after it the reservation expires at once, so the
+// next sweep() hands it to the cache to validate and adopt or discard. Must not
+// outlive its Index.
 class Reservation {
  public:
   Reservation() = default;
@@ -123,13 +128,18 @@ class Index {
   // kBusy when the key is being written.
   Result<Lease> checkout(const Key& key);
   // As checkout; if the key is being written, waits until that save ends either way
-  // or the deadline passes (kTimeout).
+  // or the deadline passes (kTimeout). A save that ends as a miss yields kNotFound
+  // even if another writer has reserved the key since. A reservation that expired
+  // before link counts as ended (checkout drops it too).
   Result<Lease> checkout_or_wait(const Key& key, std::chrono::steady_clock::time_point deadline);
   // Stride walk (cache.md §1): probes lengths ⌊L/S⌋·S, …, max(min_length, S) from
   // longest; keys from one incremental pass; the first available row is checked out.
+  // The floor is the smallest multiple of S ≥ max(min_length, S); S = 0 probes nothing.
   StrideMatch longest_prefix(const KeyNamespace& ns, std::span<const std::uint32_t> tokens,
                              std::size_t stride, std::size_t min_length);
   // Any-token prefix over the available rows of namespace ns; linear in the prompt.
+  // `key` is the shortest row sharing the longest common prefix (unset when no row
+  // shares a token); `boundary_key` may be an empty-token row (length 0).
   AnyPrefixMatch any_prefix(const KeyNamespace& ns, std::span<const std::uint32_t> tokens) const;
 
   // ---- publication ----
@@ -137,32 +147,39 @@ class Index {
   // one — expired — is cleaned up by stage first; a post-link stale one yields
   // kConflict until the cache resolves it via adopt/discard).
   Result<Reservation> reserve(const Key& key, TierId tier);
-  // Still ours? Refreshes the TTL. False when cancelled or expired.
+  // Still ours? Refreshes the TTL. False when cancelled or expired (an expired
+  // reservation is never revived; check, mark_linked and publish all refuse it).
   bool check(const Reservation& r);
   // Records that the file is linked at `location` (post-link stage); refreshes TTL.
   bool mark_linked(const Reservation& r, const std::string& location);
   // writing → available with `info` (key must match); wakes waiters. kCancelled if
   // the reservation is no longer live.
   Status publish(Reservation& r, RowInfo info);
-  // writing → absent; wakes waiters with a miss.
+  // writing → absent (before or after link: the writer removes its own file);
+  // wakes waiters with a miss.
   void cancel(Reservation& r);
   // Expired reservations: pre-link ones are dropped here (waiters woken); post-link
-  // ones are returned for the cache to validate, then adopt() or discard().
+  // ones are returned for the cache to validate, then adopt() or discard(). A
+  // post-link one is returned by every sweep until resolved; adopt and discard act
+  // only while the token still holds the key, so resolving one twice is harmless.
   std::vector<ExpiredLinked> sweep();
   void adopt(const ExpiredLinked& e, RowInfo info);
   void discard(const ExpiredLinked& e);
 
   // ---- registration and removal ----
   // Installs an available row (scan, ram put, remote discovery). Never overwrites
-  // a row that is writing or leased (kKeptExisting). `from_scan` sets recency to
+  // a row that is writing or leased (kKeptExisting); an idle row is replaced
+  // (its pin is kept). `from_scan` sets recency to
   // now + hits × hit_weight so rows popular before a restart are evicted last.
   RegisterOutcome register_row(RowInfo info, std::uint32_t hits, bool from_scan);
-  // Removes an available row regardless of leases (corrupt/missing data, explicit
-  // delete). Returns its info if it was present.
+  // Removes an available row regardless of leases and pins (corrupt/missing data,
+  // explicit delete). Returns its info if it was present; writing rows are left
+  // alone (nullopt).
   std::optional<RowInfo> remove(const Key& key);
   // Removes the row only if available, unleased and unpinned (eviction).
   std::optional<RowInfo> evict_if_idle(const Key& key);
-  // Candidates for eviction on a tier, least valuable first (unleased, unpinned).
+  // Candidates for eviction on a tier, least valuable first (unleased, unpinned),
+  // value = last_used_ns + hits × hit_weight; ties by key.
   std::vector<RowSnapshot> eviction_candidates(std::optional<TierId> tier) const;
 
   Status pin(const Key& key);    // kNotFound if not available

@@ -68,7 +68,7 @@ struct Index::Impl {
   }
   // Erases the entry from its shard's map (and, if available, from the trie);
   // wakes the shard's waiters if it was writing.
-  void erase_locked(Shard& s, const std::shared_ptr<Entry>& e);
+  void erase_locked(Shard& s, std::shared_ptr<Entry> e);  // by value: may be the map's own copy
   // writing → available with `info`: clears the reservation, indexes the tokens,
   // wakes waiters.
   void make_available_locked(Shard& s, Entry& e, RowInfo info);
