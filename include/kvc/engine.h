@@ -1,0 +1,145 @@
+// kvc::Engine — warm llama.cpp prompts (engine.md). One llama.cpp model and
+// context serving N parallel sequences with continuous batching; every request
+// looks for a saved KV state (exact, resume, longest prefix), restores it under a
+// lease, prefills the rest, generates, and saves per the policy.
+//
+// Thread-safety: complete() may be called from many threads at once; requests are
+// scheduled onto the sequences and decoded together in shared batches.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kvc/cache.h"
+#include "kvc/key.h"
+#include "kvc/options.h"
+#include "kvc/status.h"
+
+namespace kvc {
+
+struct LoraSpec {
+  std::string path;    // GGUF LoRA adapter
+  float scale = 1.0f;
+};
+
+struct ModelOptions {
+  std::string path;                          // GGUF model file
+  format::FingerprintMode fingerprint_mode = format::FingerprintMode::kSafe;
+  std::optional<Digest> fingerprint;         // required for kFastUnsafe, ignored otherwise
+  std::vector<LoraSpec> loras;
+  int n_ctx = 8192;                          // total cells (shared by the sequences unless kv_unified)
+  int n_batch = 512;                         // max tokens per llama_decode
+  int n_seq = 1;                             // parallel sequences (slots)
+  int threads = 2;                           // n_threads and n_threads_batch
+  bool kv_unified = false;
+  bool flash_attn = true;
+  std::string type_k = "f16";
+  std::string type_v = "f16";
+};
+
+struct EngineOptions {
+  ModelOptions model;
+  CacheOptions cache;
+  // Deadline of the synchronous shutdown saves.
+  std::chrono::milliseconds shutdown_deadline{10'000};
+};
+
+struct SamplingParams {
+  float temperature = 0.0f;  // 0 = greedy
+  int top_k = 40;
+  float top_p = 0.95f;
+  std::uint32_t seed = 0xC0FFEE;
+  int max_tokens = 128;
+  std::vector<std::string> stop;  // stop strings (not included in the output)
+};
+
+enum class LookupPath { kExact, kResume, kLongestPrefix, kAnyPrefix, kMiss };
+std::string_view lookup_path_name(LookupPath p);  // "exact", "resume", "longest_prefix", "any_prefix", "miss"
+
+enum class MissReason {
+  kNone, kNoRow, kNamespaceMismatch, kRowBusy, kLoadFailed, kRestoreFailed, kParentNotPrefix, kPolicy,
+};
+std::string_view miss_reason_name(MissReason r);  // "none", "no_row", "namespace_mismatch", …
+
+enum class FinishReason { kStop, kLength, kEndOfGeneration, kCancelled };
+std::string_view finish_reason_name(FinishReason r);  // "stop", "length", "eos", "cancelled"
+
+// The per-request report of engine.md §3.
+struct RequestReport {
+  LookupPath path = LookupPath::kMiss;
+  MissReason miss_reason = MissReason::kNone;  // for a miss, and for a parent_key that fell through
+  std::string tier;                  // tier the restored row came from ("" on a miss)
+  std::size_t prompt_tokens = 0;
+  std::size_t cached_tokens = 0;     // prefix tokens reused from the cache
+  std::size_t prefilled_tokens = 0;  // tokens decoded to finish the prompt
+  std::size_t generated_tokens = 0;
+  bool logits_from_cache = false;    // first token sampled from stored logits (no decode)
+  double restore_ms = 0;
+  double prefill_ms = 0;
+  double time_to_first_token_ms = 0;
+  double total_ms = 0;
+  std::optional<Key> restored_key;
+  std::optional<Key> finish_key;     // key of the finish save (prompt + reply)
+  FinishReason finish_reason = FinishReason::kStop;
+};
+
+struct CompletionRequest {
+  std::string prompt;                      // tokenized with the model's vocab (special tokens parsed)
+  std::optional<std::vector<std::int32_t>> prompt_tokens;  // overrides prompt when set
+  SamplingParams sampling;
+  std::optional<Key> parent_key;           // finish_key of an earlier turn (resume)
+  bool add_bos = true;
+  // Called with each piece of text as it is generated; return false to cancel.
+  std::function<bool(std::string_view piece)> on_text;
+};
+
+struct CompletionResult {
+  std::string text;
+  std::vector<std::int32_t> tokens;        // generated tokens
+  RequestReport report;
+};
+
+struct ChatMessage {
+  std::string role;
+  std::string content;
+};
+
+class Engine {
+ public:
+  // Loads the model, computes its identity (fingerprint, quant, context hash),
+  // creates the context and opens the cache.
+  static Result<std::unique_ptr<Engine>> open(EngineOptions options);
+  ~Engine();  // runs shutdown() if it has not run
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Runs one request to completion (blocking). Many threads may call it.
+  Result<CompletionResult> complete(CompletionRequest request);
+
+  Result<std::vector<std::int32_t>> tokenize(std::string_view text, bool add_bos) const;
+  std::string detokenize(std::span<const std::int32_t> tokens) const;
+  // The GGUF's chat template through llama.cpp; a ChatML default when absent.
+  Result<std::string> apply_chat_template(std::span<const ChatMessage> messages, bool add_assistant) const;
+
+  const KeyNamespace& key_namespace() const;
+  std::string model_name() const;  // file name of the model
+  int n_ctx_per_sequence() const;
+  Cache& cache();
+
+  // Stops accepting requests, cancels or finishes in-flight ones, and runs the
+  // shutdown saves within options.shutdown_deadline.
+  void shutdown();
+
+  struct Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kvc
