@@ -62,6 +62,12 @@ if(NOT llama_FOUND OR NOT TARGET llama)
 endif()
 set(KVC_WITH_ENGINE ON)
 
+# tools/ (kvc-mkmodel and its engine_smoke test) is configured before the top level
+# calls enable_testing(); enable it here so ctest sees tests added there.
+if(KVC_BUILD_TESTS)
+  enable_testing()
+endif()
+
 # Which build: the stamp written by scripts/llama-build, else whatever the package says.
 get_filename_component(_kvc_llama_root "${llama_DIR}/../../.." ABSOLUTE)  # <prefix>/lib/cmake/llama
 set(_kvc_stamp "${_kvc_llama_root}/share/kvc/llama-build.stamp")

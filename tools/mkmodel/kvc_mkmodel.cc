@@ -2,6 +2,7 @@
 // and benchmarks of the engine without downloading a real model.
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -37,14 +38,14 @@ int main(int argc, char** argv) {
       "kvc-mkmodel");
   std::string shape_name = "tiny";
   std::string type_name = "f16";
-  uint64_t seed = 1;
+  std::string seed_text = "1";
   std::string vocab = mk::default_vocab_path();
   std::string out;
   bool quiet = false;
   app.add_option("--shape", shape_name, shapes_help())->capture_default_str();
   app.add_option("--type", type_name, "Weight type of the matrices: f16 or q8_0 (Q8_0 via ggml's quantizer)")
       ->capture_default_str();
-  app.add_option("--seed", seed, "Seed of the weights (any unsigned 64-bit number)")->capture_default_str();
+  app.add_option("--seed", seed_text, "Seed of the weights: a decimal number, 0 to 2^64-1")->capture_default_str();
   app.add_option("--vocab", vocab,
                  "Vocab-only GGUF to copy the tokenizer from. Default: $KVC_MKMODEL_VOCAB, else the\n"
                  "llama-spm vocab (32 000 tokens) installed by scripts/llama-build")
@@ -53,6 +54,12 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "Print nothing on success");
   CLI11_PARSE(app, argc, argv);
 
+  uint64_t seed = 0;
+  const char* seed_end = seed_text.data() + seed_text.size();
+  if (auto [ptr, ec] = std::from_chars(seed_text.data(), seed_end, seed); ec != std::errc() || ptr != seed_end) {
+    std::fprintf(stderr, "kvc-mkmodel: --seed must be a decimal number from 0 to 2^64-1, got '%s'\n", seed_text.c_str());
+    return 2;
+  }
   kvc::Result<mk::Shape> shape = mk::find_shape(shape_name);
   if (!shape) {
     std::fprintf(stderr, "kvc-mkmodel: %s\n", shape.status().message().c_str());

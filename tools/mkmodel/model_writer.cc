@@ -215,6 +215,16 @@ Result<ModelInfo> write_model(const ModelRequest& r) {
   gguf_get_meta_data(g.get(), meta.data());
 
   const std::filesystem::path out(r.out_path);
+  {
+    std::error_code ec;
+    const std::filesystem::path dir = out.has_parent_path() ? out.parent_path() : std::filesystem::path(".");
+    if (!std::filesystem::is_directory(dir, ec)) {
+      return Status(Code::kNotFound, "cannot write " + r.out_path + ": directory " + dir.string() + " does not exist");
+    }
+    if (std::filesystem::is_directory(out, ec)) {
+      return Status(Code::kInvalidArgument, "cannot write " + r.out_path + ": it is a directory");
+    }
+  }
   const std::string tmp = r.out_path + ".tmp." + std::to_string(::getpid());
   std::unique_ptr<FILE, FileClose> f(std::fopen(tmp.c_str(), "wb"));
   if (!f) return io_error("cannot create", tmp);
