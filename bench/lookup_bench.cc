@@ -13,6 +13,8 @@
 //                                   (full walk down to the floor)
 //     baseline: the same lengths probed in the same order, each key hashed from
 //     scratch with derive_key (O(L²/S) hashing), same index, same checkouts
+//   BM_StrideWalkHashOnly/stride:S  only PrefixHasher::keys_at for the full walk's lengths
+//                                   (no probes): the hashing share of BM_StrideWalk
 //   BM_AnyPrefix                    Index::any_prefix of the 32 768-token prompt over
 //                                   10 000 rows of branching conversations
 //     baseline: a linear scan of every row's token list (std::mismatch)
@@ -334,6 +336,22 @@ void BM_StrideWalkBaseline(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(probes));
 }
 
+// Only the hashing half of the walk: PrefixHasher::keys_at for the same lengths
+// (no index probes). Explains where BM_StrideWalk's time goes.
+void BM_StrideWalkHashOnly(benchmark::State& state) {
+  const auto stride = static_cast<std::size_t>(state.range(0));
+  const auto& prompt = walk_prompt(state.range(1));
+  auto lengths = walk_lengths(prompt.size(), stride, kMinLength);
+  std::reverse(lengths.begin(), lengths.end());  // keys_at wants them ascending
+  const auto ns = bench_ns();
+  for (auto _ : state) {
+    auto keys = kvc::PrefixHasher::keys_at(ns, std::span<const std::uint32_t>(prompt).first(lengths.back()), lengths);
+    benchmark::DoNotOptimize(keys.data());
+  }
+  state.counters["keys"] = static_cast<double>(lengths.size());
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(lengths.size()));
+}
+
 void stride_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"stride", "row_at"});
   for (std::int64_t s : {2048, 256, 16})
@@ -509,6 +527,13 @@ BENCHMARK(BM_CacheCheckoutMiss)->Setup(SetupFixtures);
 
 BENCHMARK(BM_StrideWalk)->Apply(stride_args)->Setup(SetupFixtures);
 BENCHMARK(BM_StrideWalkBaseline)->Apply(stride_args)->Setup(SetupFixtures);
+BENCHMARK(BM_StrideWalkHashOnly)
+    ->ArgNames({"stride", "row_at"})
+    ->Args({2048, 0})
+    ->Args({256, 0})
+    ->Args({16, 0})
+    ->Setup(SetupFixtures)
+    ->Unit(benchmark::kMicrosecond);
 
 BENCHMARK(BM_AnyPrefix)->Setup(SetupAny)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_AnyPrefixBaseline)->Setup(SetupAny)->Unit(benchmark::kMicrosecond);

@@ -23,13 +23,14 @@ import sys
 
 # What an "item" is, by benchmark family (items_per_second).
 ITEM_UNITS = [
+    ("BM_StrideWalkHashOnly", "keys/s"),
     ("BM_StrideWalk", "probes/s"),
     ("BM_ScanOpen", "files/s"),
     ("BM_AnyPrefix", "lookups/s"),
     ("", "ops/s"),
 ]
 # User counters worth showing next to a row.
-SHOWN_COUNTERS = ["probes", "found", "rows", "common_prefix", "boundary"]
+SHOWN_COUNTERS = ["probes", "keys", "found", "rows", "common_prefix", "boundary"]
 
 
 def fmt_time(ns):
@@ -129,7 +130,7 @@ def table(runs):
                     ratio = b["ns"] / r["ns"]
                     label = "" if b_tag == "Baseline" else f" vs {b_tag[len('Baseline'):]}"
                     ratios.append(f"**{ratio:.2f}×**{label}" if ratio >= 10 else f"{ratio:.2f}×{label}")
-            vs = ", ".join(ratios)
+            vs = ", ".join(ratios) or "—"
         notes = ", ".join(f"{k}={v:g}" for k, v in r["counters"].items())
         lines.append(
             f"| {r['name']} | {fmt_time(r['ns'])} | {r['clock']} | {' · '.join(thr)} | {vs} | {notes} |"
