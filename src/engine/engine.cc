@@ -1,0 +1,305 @@
+// kvc::Engine: opening the model, context and cache; admission of requests
+// (validation, tokenizing, the lookup on the caller's thread); the vocabulary and
+// chat-template helpers. The decoding itself is the Scheduler's.
+#include "kvc/engine.h"
+
+#include <ggml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <mutex>
+
+#include "engine/llama_handles.h"
+#include "engine/lookup.h"
+#include "engine/model_identity.h"
+#include "engine/scheduler.h"
+#include "kvc/llama_build.h"
+
+namespace kvc {
+
+using engine::Clock;
+
+std::string_view lookup_path_name(LookupPath p) {
+  switch (p) {
+    case LookupPath::kExact: return "exact";
+    case LookupPath::kResume: return "resume";
+    case LookupPath::kLongestPrefix: return "longest_prefix";
+    case LookupPath::kAnyPrefix: return "any_prefix";
+    case LookupPath::kMiss: return "miss";
+  }
+  return "unknown";
+}
+
+std::string_view miss_reason_name(MissReason r) {
+  switch (r) {
+    case MissReason::kNone: return "none";
+    case MissReason::kNoRow: return "no_row";
+    case MissReason::kNamespaceMismatch: return "namespace_mismatch";
+    case MissReason::kRowBusy: return "row_busy";
+    case MissReason::kLoadFailed: return "load_failed";
+    case MissReason::kRestoreFailed: return "restore_failed";
+    case MissReason::kParentNotPrefix: return "parent_not_prefix";
+    case MissReason::kPolicy: return "policy";
+  }
+  return "unknown";
+}
+
+std::string_view finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kEndOfGeneration: return "eos";
+    case FinishReason::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+struct Engine::Impl {
+  EngineOptions options;
+  engine::ModelPtr model;
+  engine::ContextPtr ctx;
+  std::vector<llama_adapter_lora*> loras;  // freed with the model
+  const llama_vocab* vocab = nullptr;
+  int n_vocab = 0;
+  int n_ctx_seq = 0;
+  KeyNamespace ns;
+  bool allow_truncation = true;
+  std::unique_ptr<Cache> cache;
+  std::unique_ptr<engine::Scheduler> scheduler;  // last: stops first
+  std::once_flag shutdown_once;
+};
+
+namespace {
+
+Result<ggml_type> parse_cache_type(const std::string& name, const char* setting) {
+  for (int i = 0; i < GGML_TYPE_COUNT; ++i) {
+    const char* n = ggml_type_name(static_cast<ggml_type>(i));
+    if (n != nullptr && name == n) return static_cast<ggml_type>(i);
+  }
+  return Status(Code::kInvalidArgument, std::string(setting) + " = '" + name + "' is not a ggml type (f16, q8_0, …)");
+}
+
+Status validate(const ModelOptions& m) {
+  auto bad = [](const std::string& what) { return Status(Code::kInvalidArgument, "model." + what); };
+  if (m.path.empty()) return bad("path is empty: give a GGUF model file");
+  if (m.n_seq < 1) return bad("n_seq = " + std::to_string(m.n_seq) + ": must be at least 1");
+  if (m.n_batch < m.n_seq) return bad("n_batch = " + std::to_string(m.n_batch) + ": must be at least n_seq");
+  if (m.n_ctx < 16 * m.n_seq) return bad("n_ctx = " + std::to_string(m.n_ctx) + ": too small for n_seq");
+  if (m.threads < 1) return bad("threads = " + std::to_string(m.threads) + ": must be at least 1");
+  return Status::Ok();
+}
+
+std::string meta_string(const llama_model* model, const char* key) {
+  char buf[256];
+  const int n = llama_model_meta_val_str(model, key, buf, sizeof buf);
+  return n < 0 ? std::string() : std::string(buf);
+}
+
+}  // namespace
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Engine::~Engine() { shutdown(); }
+
+Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
+  const ModelOptions& m = options.model;
+  if (Status st = validate(m); !st.ok()) return st;
+  auto type_k = parse_cache_type(m.type_k, "model.type_k");
+  if (!type_k.ok()) return type_k.status();
+  auto type_v = parse_cache_type(m.type_v, "model.type_v");
+  if (!type_v.ok()) return type_v.status();
+  if (Status st = options.cache.policy.validate(); !st.ok()) return st;
+
+  engine::init_llama_backend();
+  auto impl = std::make_unique<Impl>();
+  auto fp = engine::effective_fingerprint(m);
+  if (!fp.ok()) return fp.status();
+
+  llama_model_params mp = llama_model_default_params();
+  mp.n_gpu_layers = 0;
+  impl->model.reset(llama_model_load_from_file(m.path.c_str(), mp));
+  if (!impl->model) {
+    return Status(Code::kInvalidArgument,
+                  "cannot load model " + m.path + (engine::last_llama_error().empty() ? "" : ": " + engine::last_llama_error()));
+  }
+  for (const LoraSpec& l : m.loras) {
+    llama_adapter_lora* a = llama_adapter_lora_init(impl->model.get(), l.path.c_str());
+    if (a == nullptr) return Status(Code::kInvalidArgument, "cannot load LoRA adapter " + l.path + " for " + m.path);
+    impl->loras.push_back(a);
+  }
+
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = static_cast<std::uint32_t>(m.n_ctx);
+  cp.n_batch = static_cast<std::uint32_t>(m.n_batch);
+  cp.n_ubatch = static_cast<std::uint32_t>(m.n_batch);
+  cp.n_seq_max = static_cast<std::uint32_t>(m.n_seq);
+  cp.n_threads = m.threads;
+  cp.n_threads_batch = m.threads;
+  cp.kv_unified = m.kv_unified;
+  cp.flash_attn_type = m.flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  cp.type_k = *type_k;
+  cp.type_v = *type_v;
+  cp.no_perf = true;
+  impl->ctx.reset(llama_init_from_model(impl->model.get(), cp));
+  if (!impl->ctx) {
+    return Status(Code::kInvalidArgument, "cannot create a llama.cpp context for " + m.path +
+                                              (engine::last_llama_error().empty() ? "" : ": " + engine::last_llama_error()));
+  }
+  if (!impl->loras.empty()) {
+    std::vector<float> scales;
+    for (const LoraSpec& l : m.loras) scales.push_back(l.scale);
+    if (llama_set_adapters_lora(impl->ctx.get(), impl->loras.data(), impl->loras.size(), scales.data()) != 0)
+      return Status(Code::kInvalidArgument, "cannot apply the LoRA adapters to " + m.path);
+  }
+
+  llama_model* model = impl->model.get();
+  impl->vocab = llama_model_get_vocab(model);
+  impl->n_vocab = llama_vocab_n_tokens(impl->vocab);
+  impl->n_ctx_seq = static_cast<int>(llama_n_ctx_seq(impl->ctx.get()));
+  impl->allow_truncation =
+      !llama_model_is_recurrent(model) && !llama_model_is_hybrid(model) && llama_model_n_swa(model) == 0;
+
+  engine::ContextParams p;
+  p.architecture = meta_string(model, "general.architecture");
+  p.n_ctx = llama_n_ctx(impl->ctx.get());
+  p.n_ctx_seq = static_cast<std::uint32_t>(impl->n_ctx_seq);
+  p.n_seq_max = llama_n_seq_max(impl->ctx.get());
+  p.kv_unified = cp.kv_unified;
+  p.swa_full = cp.swa_full;
+  p.type_k = ggml_type_name(cp.type_k);
+  p.type_v = ggml_type_name(cp.type_v);
+  p.flash_attn = m.flash_attn;
+  p.rope_type = static_cast<std::int32_t>(llama_model_rope_type(model));
+  p.rope_scaling_type = static_cast<std::int32_t>(cp.rope_scaling_type);
+  p.rope_freq_base = cp.rope_freq_base;
+  p.rope_freq_scale = cp.rope_freq_scale;
+  p.rope_freq_scale_train = llama_model_rope_freq_scale_train(model);
+  p.yarn_ext_factor = cp.yarn_ext_factor;
+  p.yarn_attn_factor = cp.yarn_attn_factor;
+  p.yarn_beta_fast = cp.yarn_beta_fast;
+  p.yarn_beta_slow = cp.yarn_beta_slow;
+  p.yarn_orig_ctx = cp.yarn_orig_ctx;
+  p.state_seq_version = LLAMA_STATE_SEQ_VERSION;
+  p.llama_commit = KVC_LLAMA_COMMIT;
+  impl->ns = KeyNamespace{*fp, engine::quant_byte_for_model(model), engine::context_hash(p)};
+
+  auto cache = Cache::open(options.cache);
+  if (!cache.ok()) return cache.status();
+  impl->cache = std::move(cache.value());
+
+  engine::SchedulerEnv env;
+  env.model = model;
+  env.ctx = impl->ctx.get();
+  env.vocab = impl->vocab;
+  env.n_vocab = impl->n_vocab;
+  env.n_batch = m.n_batch;
+  env.n_ctx_seq = impl->n_ctx_seq;
+  env.cache = impl->cache.get();
+  env.ns = impl->ns;
+  env.fingerprint_mode = m.fingerprint_mode;
+  env.quant_bits = engine::quant_bits_for(engine::ftype_quant_name(static_cast<int>(llama_model_ftype(model))));
+  env.shutdown_deadline = options.shutdown_deadline;
+  impl->options = std::move(options);
+  impl->scheduler = std::make_unique<engine::Scheduler>(std::move(env), impl->options.model.n_seq);
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Result<CompletionResult> Engine::complete(CompletionRequest request) {
+  auto job = std::make_unique<engine::Job>();
+  job->t_start = Clock::now();
+  std::vector<std::int32_t> ids;
+  if (request.prompt_tokens) {
+    ids = *request.prompt_tokens;
+  } else {
+    auto t = tokenize(request.prompt, request.add_bos);
+    if (!t.ok()) return t.status();
+    ids = std::move(t.value());
+  }
+  if (ids.empty()) return Status(Code::kInvalidArgument, "the prompt is empty: give at least one token");
+  if (ids.size() >= static_cast<std::size_t>(impl_->n_ctx_seq)) {
+    return Status(Code::kInvalidArgument, "the prompt has " + std::to_string(ids.size()) +
+                                              " tokens; the context holds " + std::to_string(impl_->n_ctx_seq) +
+                                              " per sequence (raise model.n_ctx or shorten the prompt)");
+  }
+  job->prompt.reserve(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= impl_->n_vocab) {
+      return Status(Code::kInvalidArgument, "prompt token " + std::to_string(i) + " = " + std::to_string(ids[i]) +
+                                                " is not in the vocabulary (0.." + std::to_string(impl_->n_vocab - 1) + ")");
+    }
+    job->prompt.push_back(static_cast<std::uint32_t>(ids[i]));
+  }
+  engine::LookupOptions lo{.allow_truncation = impl_->allow_truncation, .parent_key = request.parent_key};
+  job->start = engine::find_start_state(*impl_->cache, impl_->ns, job->prompt, lo);
+  job->lookup_ms = engine::ms_between(job->t_start, Clock::now());
+  job->request = std::move(request);
+  auto done = job->done.get_future();
+  impl_->scheduler->submit(std::move(job));
+  return done.get();
+}
+
+Result<std::vector<std::int32_t>> Engine::tokenize(std::string_view text, bool add_bos) const {
+  const auto len = static_cast<std::int32_t>(text.size());
+  std::vector<llama_token> out(text.size() + 8);
+  int n = llama_tokenize(impl_->vocab, text.data(), len, out.data(), static_cast<std::int32_t>(out.size()), add_bos, true);
+  if (n < 0) {
+    out.resize(static_cast<std::size_t>(-n));
+    n = llama_tokenize(impl_->vocab, text.data(), len, out.data(), static_cast<std::int32_t>(out.size()), add_bos, true);
+  }
+  if (n < 0) return Status(Code::kInvalidArgument, "cannot tokenize the prompt (" + std::to_string(text.size()) + " bytes)");
+  out.resize(static_cast<std::size_t>(n));
+  return std::vector<std::int32_t>(out.begin(), out.end());
+}
+
+std::string Engine::detokenize(std::span<const std::int32_t> tokens) const {
+  std::string out(tokens.size() * 8 + 16, '\0');
+  const auto n_tok = static_cast<std::int32_t>(tokens.size());
+  int n = llama_detokenize(impl_->vocab, tokens.data(), n_tok, out.data(), static_cast<std::int32_t>(out.size()), false, false);
+  if (n < 0) {
+    out.resize(static_cast<std::size_t>(-n));
+    n = llama_detokenize(impl_->vocab, tokens.data(), n_tok, out.data(), static_cast<std::int32_t>(out.size()), false, false);
+  }
+  out.resize(static_cast<std::size_t>(std::max(n, 0)));
+  return out;
+}
+
+Result<std::string> Engine::apply_chat_template(std::span<const ChatMessage> messages, bool add_assistant) const {
+  const char* tmpl = llama_model_chat_template(impl_->model.get(), nullptr);
+  if (tmpl == nullptr) tmpl = "chatml";
+  std::vector<llama_chat_message> msgs;
+  std::size_t total = 0;
+  for (const ChatMessage& m : messages) {
+    msgs.push_back({m.role.c_str(), m.content.c_str()});
+    total += m.role.size() + m.content.size();
+  }
+  std::string buf(2 * total + 256, '\0');
+  int n = llama_chat_apply_template(tmpl, msgs.data(), msgs.size(), add_assistant, buf.data(), static_cast<std::int32_t>(buf.size()));
+  if (n > static_cast<int>(buf.size())) {
+    buf.resize(static_cast<std::size_t>(n));
+    n = llama_chat_apply_template(tmpl, msgs.data(), msgs.size(), add_assistant, buf.data(), static_cast<std::int32_t>(buf.size()));
+  }
+  if (n < 0) {
+    return Status(Code::kInvalidArgument, "the chat template of " + model_name() +
+                                              " is not one llama.cpp supports; format the prompt yourself");
+  }
+  buf.resize(static_cast<std::size_t>(n));
+  return buf;
+}
+
+const KeyNamespace& Engine::key_namespace() const { return impl_->ns; }
+
+std::string Engine::model_name() const { return std::filesystem::path(impl_->options.model.path).filename().string(); }
+
+int Engine::n_ctx_per_sequence() const { return impl_->n_ctx_seq; }
+
+Cache& Engine::cache() { return *impl_->cache; }
+
+void Engine::shutdown() {
+  if (!impl_) return;
+  std::call_once(impl_->shutdown_once, [this] {
+    impl_->scheduler->shutdown();
+    impl_->cache->flush();
+  });
+}
+
+}  // namespace kvc

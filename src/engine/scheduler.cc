@@ -1,0 +1,251 @@
+#include "engine/scheduler.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace kvc::engine {
+
+Scheduler::Scheduler(SchedulerEnv env, int n_seq) : env_(std::move(env)) {
+  slots_.reserve(static_cast<std::size_t>(n_seq));
+  for (int i = 0; i < n_seq; ++i) slots_.emplace_back(static_cast<llama_seq_id>(i));
+  thread_ = std::thread([this] { run(); });
+}
+
+Scheduler::~Scheduler() { shutdown(); }
+
+void Scheduler::submit(std::unique_ptr<Job> job) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(std::move(job));
+      cv_.notify_all();
+      return;
+    }
+  }
+  job->done.set_value(Status(Code::kCancelled, "the engine is shutting down"));
+}
+
+void Scheduler::shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Scheduler::run() {
+  Batch batch(env_.n_batch);
+  for (;;) {
+    std::deque<std::unique_ptr<Job>> incoming;
+    bool stop = false;
+    {
+      std::unique_lock lock(mu_);
+      const auto any_busy = [&] { return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.busy(); }); };
+      cv_.wait(lock, [&] { return stopping_ || any_busy() || !queue_.empty(); });
+      stop = stopping_;
+      if (stop) {
+        incoming.swap(queue_);
+      } else {
+        for (Slot& s : slots_) {
+          if (queue_.empty()) break;
+          if (!s.busy()) {
+            incoming.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+          }
+        }
+      }
+    }
+    if (stop) {
+      for (auto& job : incoming) job->done.set_value(Status(Code::kCancelled, "the engine is shutting down"));
+      const Clock::time_point deadline = Clock::now() + env_.shutdown_deadline;
+      for (Slot& s : slots_) {
+        if (!s.busy()) continue;
+        if (Clock::now() < deadline) save(s, SaveReason::kShutdown, nullptr, /*sync=*/true, deadline);
+        s.finish_reason = FinishReason::kCancelled;
+        finish(s, nullptr, /*save_finish=*/false);
+      }
+      return;
+    }
+    for (auto& job : incoming) {
+      for (Slot& s : slots_) {
+        if (!s.busy()) {
+          admit(s, std::move(job));
+          break;
+        }
+      }
+    }
+    if (!build_batch(batch)) continue;
+    const int rc = llama_decode(env_.ctx, batch.get());
+    if (rc != 0) {
+      const std::string detail = last_llama_error();
+      fail_batch("llama_decode returned " + std::to_string(rc) + (detail.empty() ? "" : ": " + detail));
+      continue;
+    }
+    after_decode();
+  }
+}
+
+void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job) {
+  slot.reset();
+  slot.job = std::move(job);
+  Job& j = *slot.job;
+  slot.sampler = make_sampler(j.request.sampling);
+  slot.text.emplace(j.request.sampling.stop);
+  slot.t_prefill_start = Clock::now();
+  RequestReport& r = slot.result.report;
+  r.prompt_tokens = j.prompt.size();
+  r.path = j.start.path;
+  r.miss_reason = j.start.miss_reason;
+
+  const float* cached_logits = nullptr;
+  std::vector<float> logits_copy;
+  if (j.start.file) {
+    const auto t0 = Clock::now();
+    const bool ok = restore(slot, j);
+    r.restore_ms = j.start.load_ms + ms_between(t0, Clock::now());
+    if (ok) {
+      r.tier = j.start.tier;
+      r.restored_key = j.start.lease.row().key;
+      const auto& l = j.start.file->meta.next_token_logits;
+      if (j.start.usable == j.start.row_length && l.size() == static_cast<std::size_t>(env_.n_vocab)) {
+        logits_copy = l;
+        cached_logits = logits_copy.data();
+      }
+    } else {
+      r.path = LookupPath::kMiss;
+      r.miss_reason = MissReason::kRestoreFailed;
+    }
+    j.start.file.reset();
+    j.start.lease.release();
+  }
+  slot.tokens.assign(j.prompt.begin(), j.prompt.begin() + static_cast<std::ptrdiff_t>(slot.prefill_pos));
+
+  const std::size_t len = j.prompt.size();
+  const SavePolicy& policy = env_.cache->policy();
+  if (policy.allows_cold(len)) {
+    if (auto b = policy.aligned_length(len); b && *b > slot.prefill_pos) slot.cold_boundary = *b;
+  }
+  if (slot.prefill_pos == len) {
+    if (cached_logits != nullptr) {
+      slot.result.report.logits_from_cache = true;
+      start_generating(slot, cached_logits);
+      return;
+    }
+    // Nothing left to prefill but no logits: re-decode the last token.
+    llama_memory_seq_rm(llama_get_memory(env_.ctx), slot.seq, static_cast<llama_pos>(len - 1), -1);
+    slot.tokens.pop_back();
+    slot.prefill_pos = len - 1;
+    r.cached_tokens = slot.prefill_pos;
+  }
+  slot.phase = SlotPhase::kPrefill;
+}
+
+// Restores the loaded row into slot.seq and truncates it to the usable prefix.
+// Any failure quarantines the row (when the payload was at fault), clears the
+// sequence, and leaves a cold start.
+bool Scheduler::restore(Slot& slot, Job& j) {
+  llama_memory_t mem = llama_get_memory(env_.ctx);
+  const auto payload = j.start.file->payload;
+  const Key key = j.start.lease.row().key;
+  const std::size_t read = llama_state_seq_set_data(env_.ctx, reinterpret_cast<const std::uint8_t*>(payload.data()),
+                                                    payload.size(), slot.seq);
+  const llama_pos pos_max = llama_memory_seq_pos_max(mem, slot.seq);
+  if (read != payload.size() || pos_max != static_cast<llama_pos>(j.start.row_length) - 1 ||
+      llama_memory_seq_pos_min(mem, slot.seq) != 0) {
+    env_.cache->quarantine(key, "llama_state_seq_set_data consumed " + std::to_string(read) + " of " +
+                                    std::to_string(payload.size()) + " bytes");
+    llama_memory_seq_rm(mem, slot.seq, -1, -1);
+    slot.prefill_pos = 0;
+    return false;
+  }
+  if (j.start.usable < j.start.row_length &&
+      !llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(j.start.usable), -1)) {
+    llama_memory_seq_rm(mem, slot.seq, -1, -1);
+    slot.prefill_pos = 0;
+    return false;
+  }
+  slot.prefill_pos = j.start.usable;
+  slot.result.report.cached_tokens = j.start.usable;
+  return true;
+}
+
+// One token per generating/finishing slot, then prefill chunks in round-robin
+// order, split at the cold-save boundary so the snapshot there covers exactly it.
+bool Scheduler::build_batch(Batch& batch) {
+  batch.clear();
+  for (Slot& s : slots_) {
+    s.logits_at = -1;
+    if ((s.phase == SlotPhase::kGenerate || s.phase == SlotPhase::kFinishing) && s.pending)
+      s.logits_at = batch.add(*s.pending, static_cast<llama_pos>(s.tokens.size()), s.seq, true);
+  }
+  const std::size_t n = slots_.size();
+  for (std::size_t k = 0; k < n && batch.size() < batch.capacity(); ++k) {
+    Slot& s = slots_[(rr_ + k) % n];
+    if (s.phase != SlotPhase::kPrefill) continue;
+    const std::vector<std::uint32_t>& prompt = s.job->prompt;
+    std::size_t end = std::min(prompt.size(), s.prefill_pos + static_cast<std::size_t>(batch.capacity() - batch.size()));
+    if (s.cold_boundary > s.prefill_pos && s.cold_boundary < end) end = s.cold_boundary;
+    for (std::size_t i = s.prefill_pos; i < end; ++i) {
+      const bool want = i + 1 == end && (end == prompt.size() || end == s.cold_boundary);
+      const int at = batch.add(static_cast<llama_token>(prompt[i]), static_cast<llama_pos>(i), s.seq, want);
+      if (want) s.logits_at = at;
+    }
+    s.chunk_end = end;
+  }
+  rr_ = (rr_ + 1) % std::max<std::size_t>(n, 1);
+  return batch.size() > 0;
+}
+
+void Scheduler::after_decode() {
+  for (Slot& s : slots_) {
+    const float* logits = s.logits_at >= 0 ? llama_get_logits_ith(env_.ctx, s.logits_at) : nullptr;
+    switch (s.phase) {
+      case SlotPhase::kPrefill: {
+        if (s.chunk_end <= s.prefill_pos) break;  // not in this batch
+        const auto& prompt = s.job->prompt;
+        s.tokens.insert(s.tokens.end(), prompt.begin() + static_cast<std::ptrdiff_t>(s.prefill_pos),
+                        prompt.begin() + static_cast<std::ptrdiff_t>(s.chunk_end));
+        s.prefill_pos = s.chunk_end;
+        if (s.prefill_pos == s.cold_boundary) save(s, SaveReason::kCold, logits, false);
+        if (s.prefill_pos == prompt.size()) {
+          s.result.report.prefilled_tokens = prompt.size() - s.result.report.cached_tokens;
+          s.result.report.prefill_ms = ms_between(s.t_prefill_start, Clock::now());
+          start_generating(s, logits);
+        }
+        break;
+      }
+      case SlotPhase::kGenerate:
+      case SlotPhase::kFinishing: {
+        if (!s.pending || s.logits_at < 0) break;
+        s.tokens.push_back(static_cast<std::uint32_t>(*s.pending));
+        s.pending.reset();
+        if (s.phase == SlotPhase::kFinishing) {
+          finish(s, logits, true);
+          break;
+        }
+        if (env_.cache->policy().continued_due(s.since_checkpoint)) {
+          save(s, SaveReason::kContinued, logits, false);
+          s.since_checkpoint = 0;
+        }
+        on_sampled(s, sample_from_logits(s.sampler.get(), logits, env_.n_vocab, scratch_));
+        break;
+      }
+      case SlotPhase::kFree: break;
+    }
+    s.chunk_end = 0;
+  }
+}
+
+void Scheduler::fail_batch(const std::string& why) {
+  llama_memory_t mem = llama_get_memory(env_.ctx);
+  for (Slot& s : slots_) {
+    const bool in_batch = s.logits_at >= 0 || (s.phase == SlotPhase::kPrefill && s.chunk_end > s.prefill_pos);
+    if (!s.busy() || !in_batch) continue;
+    llama_memory_seq_rm(mem, s.seq, -1, -1);
+    s.job->done.set_value(Status(Code::kUnavailable, why));
+    s.reset();
+  }
+}
+
+}  // namespace kvc::engine

@@ -1,0 +1,78 @@
+// The scheduler thread: owns the llama context, admits jobs into slots (restoring
+// their start state), and runs continuous batching — each iteration builds one
+// llama_batch with one token per generating slot and prefill chunks of the slots
+// still prefilling (never more than n_batch tokens), decodes it, takes the save
+// snapshots due, and samples for the slots whose logits were requested.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/slot.h"
+#include "kvc/cache.h"
+#include "kvc/engine.h"
+
+namespace kvc::engine {
+
+// What the scheduler works with; owned by the engine, outlives the scheduler.
+struct SchedulerEnv {
+  llama_model* model = nullptr;
+  llama_context* ctx = nullptr;
+  const llama_vocab* vocab = nullptr;
+  int n_vocab = 0;
+  int n_batch = 0;
+  int n_ctx_seq = 0;
+  Cache* cache = nullptr;
+  KeyNamespace ns;
+  format::FingerprintMode fingerprint_mode = format::FingerprintMode::kSafe;
+  std::uint8_t quant_bits = 0;
+  std::chrono::milliseconds shutdown_deadline{10'000};
+};
+
+class Scheduler {
+ public:
+  Scheduler(SchedulerEnv env, int n_seq);
+  ~Scheduler();  // shutdown()
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues a job; its promise is fulfilled by the scheduler thread. After
+  // shutdown the promise is fulfilled at once with kCancelled.
+  void submit(std::unique_ptr<Job> job);
+  // Stops: queued jobs fail with kCancelled, live slots are saved synchronously
+  // (reason shutdown, within env.shutdown_deadline) and complete as cancelled.
+  void shutdown();
+
+ private:
+  void run();
+  void admit(Slot& slot, std::unique_ptr<Job> job);
+  bool restore(Slot& slot, Job& job);
+  bool build_batch(Batch& batch);
+  void after_decode();
+  void fail_batch(const std::string& why);
+
+  // Slot operations (slot_ops.cc).
+  void start_generating(Slot& slot, const float* logits);
+  void on_sampled(Slot& slot, llama_token token);
+  void finish(Slot& slot, const float* logits, bool save_finish);
+  std::optional<Key> save(Slot& slot, SaveReason reason, const float* logits, bool sync,
+                          Clock::time_point deadline = {});
+  void release(Slot& slot);
+
+  SchedulerEnv env_;
+  std::vector<Slot> slots_;
+  std::vector<llama_token_data> scratch_;
+  std::size_t rr_ = 0;  // round-robin start among prefilling slots
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Job>> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace kvc::engine

@@ -1,0 +1,126 @@
+// Scheduler operations on one slot: sampling and stop conditions, saves
+// (snapshot on this thread, write on the cache's writer pool), and finishing.
+#include <algorithm>
+
+#include "engine/scheduler.h"
+
+namespace kvc::engine {
+namespace {
+
+// The first ~200 bytes of the prompt, cut at a UTF-8 boundary (TLV prompt text, for humans).
+std::string prompt_excerpt(const std::string& prompt) {
+  if (prompt.size() <= 200) return prompt;
+  std::size_t end = 200;
+  while (end > 0 && (static_cast<unsigned char>(prompt[end]) & 0xC0) == 0x80) --end;
+  return prompt.substr(0, end);
+}
+
+std::string token_piece(const llama_vocab* vocab, llama_token token) {
+  char buf[256];
+  const int n = llama_token_to_piece(vocab, token, buf, sizeof buf, 0, false);
+  if (n >= 0) return std::string(buf, static_cast<std::size_t>(n));
+  std::string big(static_cast<std::size_t>(-n), '\0');
+  const int m = llama_token_to_piece(vocab, token, big.data(), static_cast<int32_t>(big.size()), 0, false);
+  big.resize(static_cast<std::size_t>(std::max(m, 0)));
+  return big;
+}
+
+}  // namespace
+
+void Scheduler::start_generating(Slot& slot, const float* logits) {
+  if (slot.job->request.sampling.max_tokens <= 0 || logits == nullptr) {
+    slot.finish_reason = FinishReason::kLength;
+    finish(slot, logits, true);
+    return;
+  }
+  slot.phase = SlotPhase::kGenerate;
+  on_sampled(slot, sample_from_logits(slot.sampler.get(), logits, env_.n_vocab, scratch_));
+}
+
+// A token was sampled: it becomes the slot's pending token (decoded next batch,
+// also when finishing, so the finish save covers the whole reply).
+void Scheduler::on_sampled(Slot& slot, llama_token token) {
+  Job& j = *slot.job;
+  RequestReport& r = slot.result.report;
+  if (slot.result.tokens.empty()) r.time_to_first_token_ms = ms_between(j.t_start, Clock::now());
+  slot.result.tokens.push_back(token);
+  slot.pending = token;
+  ++slot.since_checkpoint;
+
+  std::optional<FinishReason> reason;
+  if (llama_vocab_is_eog(env_.vocab, token)) {
+    reason = FinishReason::kEndOfGeneration;
+  } else if (slot.text->append(token_piece(env_.vocab, token))) {
+    reason = FinishReason::kStop;
+  }
+  if (j.request.on_text) {
+    const std::string_view out = slot.text->take_emittable(false);
+    if (!out.empty() && !j.request.on_text(out) && !reason) reason = FinishReason::kCancelled;
+  }
+  if (!reason && slot.result.tokens.size() >= static_cast<std::size_t>(j.request.sampling.max_tokens))
+    reason = FinishReason::kLength;
+  // The pending token needs one cell; after it the sequence must still fit.
+  if (!reason && slot.tokens.size() + 1 >= static_cast<std::size_t>(env_.n_ctx_seq)) reason = FinishReason::kLength;
+  if (reason) {
+    slot.finish_reason = *reason;
+    slot.phase = SlotPhase::kFinishing;
+  }
+}
+
+void Scheduler::finish(Slot& slot, const float* logits, bool save_finish) {
+  Job& j = *slot.job;
+  RequestReport& r = slot.result.report;
+  if (j.request.on_text && slot.finish_reason != FinishReason::kCancelled) {
+    const std::string_view rest = slot.text->take_emittable(true);
+    if (!rest.empty()) j.request.on_text(rest);
+  }
+  if (save_finish) r.finish_key = save(slot, SaveReason::kFinish, logits, false);
+  r.generated_tokens = slot.result.tokens.size();
+  r.finish_reason = slot.finish_reason;
+  r.total_ms = ms_between(j.t_start, Clock::now());
+  slot.result.text = slot.text->text();
+  j.done.set_value(std::move(slot.result));
+  release(slot);
+}
+
+std::optional<Key> Scheduler::save(Slot& slot, SaveReason reason, const float* logits, bool sync,
+                                   Clock::time_point deadline) {
+  const SavePolicy& policy = env_.cache->policy();
+  if (!policy.saves_enabled || slot.tokens.empty() ||
+      slot.tokens.size() < static_cast<std::size_t>(std::max<std::int64_t>(policy.min_tokens, 1)))
+    return std::nullopt;
+  const std::size_t size = llama_state_seq_get_size(env_.ctx, slot.seq);
+  if (size == 0) return std::nullopt;
+  std::vector<std::byte> payload(size);
+  if (llama_state_seq_get_data(env_.ctx, reinterpret_cast<std::uint8_t*>(payload.data()), size, slot.seq) != size)
+    return std::nullopt;
+
+  SaveRequest req;
+  req.ns = env_.ns;
+  req.fingerprint_mode = env_.fingerprint_mode;
+  req.tokens = slot.tokens;
+  req.reason = reason;
+  req.payload = std::move(payload);
+  if (logits != nullptr) req.next_token_logits.assign(logits, logits + env_.n_vocab);
+  req.prompt_text = prompt_excerpt(slot.job->request.prompt);
+  req.quant_bits = env_.quant_bits;
+  req.context_size = static_cast<std::uint32_t>(env_.n_ctx_seq);
+  const Key key = derive_key(env_.ns, slot.tokens);
+
+  Result<Key> saved = Status(Code::kDropped, "not saved");
+  if (sync) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    saved = env_.cache->save(std::move(req), std::max(left, std::chrono::milliseconds(1)));
+  } else {
+    saved = env_.cache->save_async(std::move(req));
+  }
+  if (saved.ok() || saved.status().code() == Code::kAlreadyPresent) return key;
+  return std::nullopt;
+}
+
+void Scheduler::release(Slot& slot) {
+  llama_memory_seq_rm(llama_get_memory(env_.ctx), slot.seq, -1, -1);
+  slot.reset();
+}
+
+}  // namespace kvc::engine
