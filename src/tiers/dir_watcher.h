@@ -2,8 +2,9 @@
 // (kAdded: IN_CREATE, IN_MOVED_TO) and deleted / moved out
 // (kRemoved: IN_DELETE, IN_MOVED_FROM), plus kOverflow when the kernel dropped
 // events. Not IN_CLOSE_WRITE: in-place hit-count updates would look like new
-// files; publication is link/rename, which IN_CREATE/IN_MOVED_TO see. Runs the handler on its own thread; stop (or destruction) wakes it via an
-// eventfd and joins, after which the handler never runs again.
+// files; publication is link/rename, which IN_CREATE/IN_MOVED_TO see. Runs the
+// handler on its own thread; stop (or destruction) wakes it via an eventfd and
+// joins, after which the handler never runs again.
 #pragma once
 
 #include <functional>

@@ -65,18 +65,21 @@ Result<format::KvcMeta> FileTier::read_meta(const std::string& path, std::uint64
   if (!f.ok()) return f.status();
   const std::uint64_t size = (*f)->size();
   *file_size = size;
-  std::vector<std::byte> buf(static_cast<std::size_t>(std::min<std::uint64_t>(size, kFirstRead)));
+  // A per-thread buffer that only grows: no zeroing of 64 KiB per file.
+  thread_local std::vector<std::byte> buf;
+  std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(size, kFirstRead));
+  if (buf.size() < len) buf.resize(len);
   std::size_t got = 0;
-  if (Status s = read_fully(**f, 0, buf, &got); !s.ok()) return s;
-  buf.resize(got);
+  if (Status s = read_fully(**f, 0, std::span<std::byte>(buf.data(), len), &got); !s.ok()) return s;
+  len = got;
   // A long prompt or token list can push the payload offset past the first read.
-  if (auto need = format::prefix_length(buf, size); need && *need > buf.size()) {
-    const std::size_t have = buf.size();
-    buf.resize(static_cast<std::size_t>(*need));
-    if (Status s = read_fully(**f, have, std::span<std::byte>(buf).subspan(have), &got); !s.ok()) return s;
-    buf.resize(have + got);
+  if (auto need = format::prefix_length(std::span<const std::byte>(buf.data(), len), size); need && *need > len) {
+    if (buf.size() < *need) buf.resize(static_cast<std::size_t>(*need));
+    if (Status s = read_fully(**f, len, std::span<std::byte>(buf.data() + len, *need - len), &got); !s.ok())
+      return s;
+    len += got;
   }
-  auto meta = format::parse_meta(buf, size);
+  auto meta = format::parse_meta(std::span<const std::byte>(buf.data(), len), size);
   if (!meta.ok())
     return Status(Code::kCorrupt, "scan " + path + ": " + std::string(format::error_name(meta.error)));
   return std::move(*meta.value);
@@ -110,19 +113,27 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
   }
 
   // Read every prefix and replay every key (in parallel), then decide in order.
+  // Only what a row needs is kept per file (not prompts or logits).
   struct Probe {
     std::string path;
-    std::optional<Result<format::KvcMeta>> meta;
-    std::uint64_t size = 0;
-    Key key;
+    Status status;  // of reading the prefix
+    index::RowInfo row;
+    std::uint32_t hits = 0;
   };
   std::vector<Probe> probes;
   for (const auto& e : *listing)
     if (e.is_regular && has_kvc_suffix(e.name)) probes.push_back(Probe{dir_ + "/" + e.name});
   parallel_for(probes.size(), [&](std::size_t i) {
     Probe& p = probes[i];
-    p.meta.emplace(read_meta(p.path, &p.size));
-    if (p.meta->ok()) p.key = (*p.meta)->key();
+    std::uint64_t size = 0;
+    auto meta = read_meta(p.path, &size);
+    if (!meta.ok()) {
+      p.status = meta.status();
+      return;
+    }
+    p.hits = meta->header.hit_count;
+    const Key key = meta->key();
+    p.row = row_from(key, std::move(*meta), p.path, size);
   });
 
   std::unordered_set<Key> registered;
@@ -130,13 +141,11 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
   for (auto& p : probes) {
     const std::string& path = p.path;
     if (renamed_into.count(path) != 0) continue;  // registered under this name already
-    auto& meta = *p.meta;
-    const std::uint64_t size = p.size;
-    if (!meta.ok()) {
-      if (meta.status().code() == Code::kCorrupt && env_->remove(path).ok()) ++report.corrupt_removed;
+    if (!p.status.ok()) {
+      if (p.status.code() == Code::kCorrupt && env_->remove(path).ok()) ++report.corrupt_removed;
       continue;  // vanished or unreadable: not ours to judge now
     }
-    const Key& key = p.key;
+    const Key key = p.row.key;
     const std::string right_path = path_for(key);
     const bool well_named = path == right_path;
     if (registered.count(key) != 0) {
@@ -160,10 +169,10 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
       location = right_path;
     }
     registered.insert(key);
-    const std::uint32_t hits = meta->header.hit_count;
     ++report.rows;
-    report.bytes += size;
-    if (on_row) on_row(row_from(key, std::move(*meta), location, size), hits);
+    report.bytes += p.row.size;
+    p.row.location = std::move(location);
+    if (on_row) on_row(std::move(p.row), p.hits);
   }
   return report;
 }
