@@ -117,7 +117,20 @@ Result<std::string> FileTier::write(index::Index& idx, index::Reservation& r, co
       linked = true;
       break;
     }
-    if (s.code() != Code::kExists || attempt == 2) return fail("link", s);
+    if (s.code() != Code::kExists) {
+      // A link that took effect but reported failure (a lost reply on a network
+      // filesystem, an injected fault) has published our file: a valid file for the
+      // key at final_path is then treated as our link, so every later failure
+      // removes it and nothing stays published but unindexed.
+      auto existing = read_whole(env_, final_path);
+      if (existing.ok() &&
+          format::parse(std::span<const std::byte>(existing->bytes.get(), existing->size), r.key()).ok()) {
+        linked = true;
+        break;
+      }
+      return fail("link", s);
+    }
+    if (attempt == 2) return fail("link", s);
     auto existing = read_whole(env_, final_path);
     if (existing.ok() &&
         format::parse(std::span<const std::byte>(existing->bytes.get(), existing->size), r.key()).ok()) {
