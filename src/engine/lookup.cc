@@ -57,10 +57,11 @@ StartState find_start_state(Cache& cache, const KeyNamespace& ns, std::span<cons
   }
 
   // 3. any-token prefix, then 4. the stride walk.
-  if (!s.lease) {
+  const std::size_t floor = static_cast<std::size_t>(std::max<std::int64_t>(cache.policy().min_tokens, 1));
+  if (!s.lease && options.use_any_prefix) {
     PrefixHit hit = cache.any_prefix(ns, prompt, options.allow_truncation);
     busy_seen = busy_seen || hit.busy_seen;
-    if (hit.lease && hit.length > 0) {
+    if (hit.lease && hit.length >= floor) {
       take(std::move(hit.lease), LookupPath::kAnyPrefix, std::min(hit.length, prompt.size()));
       s.row_length = hit.row_length;
     }
@@ -68,7 +69,7 @@ StartState find_start_state(Cache& cache, const KeyNamespace& ns, std::span<cons
   if (!s.lease) {
     PrefixHit hit = cache.longest_prefix(ns, prompt);
     busy_seen = busy_seen || hit.busy_seen;
-    if (hit.lease && hit.length > 0) take(std::move(hit.lease), LookupPath::kLongestPrefix, hit.length);
+    if (hit.lease && hit.length >= floor) take(std::move(hit.lease), LookupPath::kLongestPrefix, hit.length);
   }
 
   if (!s.lease) {

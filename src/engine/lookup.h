@@ -20,6 +20,9 @@ struct LookupOptions {
   // Whether a row longer than the common prefix may be truncated (plain KV only).
   bool allow_truncation = true;
   std::optional<Key> parent_key;
+  // Off only in tests, to reach the stride walk (the any-prefix index holds every
+  // row the walk can find).
+  bool use_any_prefix = true;
 };
 
 // The outcome of a lookup and load. `file` is set when a row was found and loaded
@@ -35,7 +38,8 @@ struct StartState {
   double load_ms = 0;
 };
 
-// Looks up `prompt` in `ns` and loads the best row. Counts one miss
+// Looks up `prompt` in `ns` and loads the best row. Prefix rows shorter than
+// policy.min_tokens (at least 1) are not used: restoring them saves nothing. Counts one miss
 // (Cache::note_miss) when every path missed; a load failure leaves a cold start
 // with kLoadFailed (the cache removed a corrupt row itself).
 StartState find_start_state(Cache& cache, const KeyNamespace& ns, std::span<const std::uint32_t> prompt,
