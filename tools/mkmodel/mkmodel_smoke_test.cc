@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -40,6 +41,13 @@ using Clock = std::chrono::steady_clock;
   do {                                \
     if (!(cond)) fail(__LINE__, what); \
   } while (0)
+
+// CPU time of the whole process: with one thread, the compute cost under contention.
+double cpu_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
@@ -186,8 +194,10 @@ void check_model(const std::string& path, const char* label, int n_prompt, int t
   {
     Ctx a(model, n_ctx, n_batch, threads);
     const auto t0 = Clock::now();
+    const double c0 = cpu_ms();
     decode_range(a.ctx, tokens, 0, n, n_batch);
     prefill_ms = ms_since(t0);
+    const double prefill_cpu_ms = cpu_ms() - c0;
     after_prefill = last_logits(a.ctx, n_vocab);
     check_logits_sane(after_prefill, "after prefill");
 
@@ -200,9 +210,9 @@ void check_model(const std::string& path, const char* label, int n_prompt, int t
     decode_range(a.ctx, tokens, n, n + 1, n_batch);
     direct = last_logits(a.ctx, n_vocab);
     check_logits_sane(direct, "after one more token");
-    std::printf("%s: prefill %zu tokens in %.1f ms (%.0f tok/s, %d threads); state %zu bytes (%.1f bytes/token), "
-                "get_data %.2f ms\n",
-                label, n, prefill_ms, 1000.0 * static_cast<double>(n) / prefill_ms, threads, blob.size(),
+    std::printf("%s: prefill %zu tokens in %.1f ms (%.0f tok/s, %d threads, %.1f ms CPU); state %zu bytes "
+                "(%.1f bytes/token), get_data %.2f ms\n",
+                label, n, prefill_ms, 1000.0 * static_cast<double>(n) / prefill_ms, threads, prefill_cpu_ms, blob.size(),
                 static_cast<double>(blob.size()) / static_cast<double>(n), get_ms);
   }
   {
