@@ -41,6 +41,15 @@ if(NOT _kvc_llama_prefix)
   endif()
 endif()
 
+# The package and its libraries are cached by find_package/find_library: when the
+# prefix changes (another compiler, a rebuilt llama.cpp), forget the old ones.
+if(DEFINED _KVC_LLAMA_CACHED_PREFIX AND NOT _KVC_LLAMA_CACHED_PREFIX STREQUAL _kvc_llama_prefix)
+  foreach(_var llama_DIR ggml_DIR llama_LIBRARY GGML_LIBRARY GGML_BASE_LIBRARY GGML_CPU_LIBRARY)
+    unset(${_var} CACHE)
+  endforeach()
+endif()
+set(_KVC_LLAMA_CACHED_PREFIX "${_kvc_llama_prefix}" CACHE INTERNAL "llama.cpp prefix the cached package paths belong to")
+
 if(_kvc_llama_prefix)
   find_package(llama CONFIG QUIET PATHS "${_kvc_llama_prefix}" NO_DEFAULT_PATH)
   if(NOT llama_FOUND AND KVC_LLAMA_PREFIX)
