@@ -44,13 +44,20 @@ inline std::string tiny_model(int seed = 1) {
 
 inline constexpr int kBatch = 64;
 
+// Threads per llama context: $KVC_TEST_THREADS, default 1 (ggml's spinning
+// thread pool slows down badly when the 2 cores are shared with other work).
+inline int test_threads() {
+  const char* v = std::getenv("KVC_TEST_THREADS");
+  return v != nullptr && std::atoi(v) > 0 ? std::atoi(v) : 1;
+}
+
 inline EngineOptions test_options(const std::string& model, const std::string& cache_dir, int n_seq = 1) {
   EngineOptions o;
   o.model.path = model;
   o.model.n_ctx = 1024 * n_seq;
   o.model.n_batch = kBatch;
   o.model.n_seq = n_seq;
-  o.model.threads = 2;
+  o.model.threads = test_threads();
   o.cache.tiers = {{TierKind::kDisk, cache_dir, 1ull << 30}};
   o.cache.watch_directories = false;
   SavePolicy& p = o.cache.policy;
@@ -96,7 +103,7 @@ class Reference {
     cp.n_batch = cp.n_ubatch = kBatch;
     cp.n_seq_max = 1;
     cp.kv_unified = false;
-    cp.n_threads = cp.n_threads_batch = 2;
+    cp.n_threads = cp.n_threads_batch = test_threads();
     cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_ENABLED;
     cp.no_perf = true;
     return ContextPtr(llama_init_from_model(model_.get(), cp));
