@@ -2,7 +2,7 @@
 // written with kvc-mkmodel), runs one prompt twice and prints both reports: the
 // first request is cold, the second restores the state the first one saved.
 //
-//   engine_example [model.gguf] [--tokens N] [--cache DIR] [--mkmodel PATH]
+//   engine_example [model.gguf] [--tokens N] [--threads N] [--cache DIR] [--mkmodel PATH]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -46,13 +46,15 @@ int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   std::string model, cache_dir, mkmodel;
   int tokens = 2000;
+  int threads = 2;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--tokens" && i + 1 < argc) tokens = std::atoi(argv[++i]);
+    else if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (a == "--cache" && i + 1 < argc) cache_dir = argv[++i];
     else if (a == "--mkmodel" && i + 1 < argc) mkmodel = argv[++i];
     else if (a == "-h" || a == "--help") {
-      std::printf("usage: engine_example [model.gguf] [--tokens N] [--cache DIR] [--mkmodel PATH]\n");
+      std::printf("usage: engine_example [model.gguf] [--tokens N] [--threads N] [--cache DIR] [--mkmodel PATH]\n");
       return 0;
     } else model = a;
   }
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
   o.model.path = model;
   o.model.fingerprint_mode = kvc::format::FingerprintMode::kGgufChunked;
   o.model.n_ctx = std::max(4096, tokens + 512);
+  o.model.threads = std::max(1, threads);
   o.cache.tiers = {{kvc::TierKind::kDisk, cache_dir, 4ull << 30}};
   o.cache.policy.min_tokens = 64;
   o.cache.policy.cold_min_tokens = 64;
