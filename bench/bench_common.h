@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -84,6 +85,15 @@ class ScratchDir {
  private:
   std::string path_;
 };
+
+// CPU time of the calling thread, seconds. The I/O and scan benchmarks report it
+// next to their wall time (counter cpu_ms): on a loaded machine the wall time
+// includes waiting for a core, the thread CPU time does not.
+inline double thread_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
 
 // Where disk-tier benchmarks write: $KVC_BENCH_DIR, else /var/tmp.
 inline std::string disk_base() {

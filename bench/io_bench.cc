@@ -15,7 +15,8 @@
 //                                   before each iteration (posix_fadvise DONTNEED after
 //                                   fdatasync); the warm variants read from the page cache.
 //
-// Timing is manual (wall clock around the operation only, reported as real time):
+// Timing is manual (wall clock around the operation only, reported as real time;
+// the counter cpu_ms is the calling thread's CPU time in that region):
 // building each request (a copy of the pre-generated payload, fresh tokens so every
 // iteration saves a distinct key), removing the row after it, and freeing buffers
 // are outside the timed region. Every save is a real save of a new key.
@@ -179,11 +180,14 @@ void save_bench(benchmark::State& state, kvc::TierKind kind) {
   }
   const auto bytes = static_cast<std::size_t>(state.range(0));
   payload(bytes);
+  double cpu = 0;
   for (auto _ : state) {
     auto req = make_request(bytes);
+    const double c0 = kvc::bench::thread_cpu_seconds();
     const auto t0 = Clock::now();
     auto key = f.cache->save(std::move(req), std::chrono::seconds(120));
     state.SetIterationTime(seconds_since(t0));
+    cpu += kvc::bench::thread_cpu_seconds() - c0;
     if (!key.ok()) {
       state.SkipWithError(("save: " + key.status().to_string()).c_str());
       break;
@@ -194,18 +198,22 @@ void save_bench(benchmark::State& state, kvc::TierKind kind) {
     }
   }
   state.SetBytesProcessed(state.iterations() * state.range(0));
+  state.counters["cpu_ms"] = benchmark::Counter(cpu * 1e3, benchmark::Counter::kAvgIterations);
 }
 
 void save_baseline(benchmark::State& state, kvc::TierKind kind) {
   auto& f = fixture(kind);
   const auto bytes = static_cast<std::size_t>(state.range(0));
   std::size_t n = 0;
+  double cpu = 0;
   for (auto _ : state) {
     const auto file = file_bytes(make_request(bytes));
     const std::string name = "raw-" + std::to_string(n++) + ".kvc";
+    const double c0 = kvc::bench::thread_cpu_seconds();
     const auto t0 = Clock::now();
     const bool ok = naive_save(f.raw_dir(), name, file);
     state.SetIterationTime(seconds_since(t0));
+    cpu += kvc::bench::thread_cpu_seconds() - c0;
     if (!ok) {
       state.SkipWithError(("naive save failed: " + std::string(std::strerror(errno))).c_str());
       break;
@@ -213,6 +221,7 @@ void save_baseline(benchmark::State& state, kvc::TierKind kind) {
     ::unlink((f.raw_dir() + "/" + name).c_str());
   }
   state.SetBytesProcessed(state.iterations() * state.range(0));
+  state.counters["cpu_ms"] = benchmark::Counter(cpu * 1e3, benchmark::Counter::kAvgIterations);
 }
 
 void BM_SaveDisk(benchmark::State& s) { save_bench(s, kvc::TierKind::kDisk); }
@@ -256,17 +265,21 @@ void load_bench(benchmark::State& state, kvc::TierKind kind, bool cold) {
     state.SkipWithError(row.error.c_str());
     return;
   }
+  double cpu = 0;
   for (auto _ : state) {
     if (cold) drop_from_page_cache(row.lease.row().location);
+    const double c0 = kvc::bench::thread_cpu_seconds();
     const auto t0 = Clock::now();
     auto loaded = f.cache->load(row.lease);
     state.SetIterationTime(seconds_since(t0));
+    cpu += kvc::bench::thread_cpu_seconds() - c0;
     if (!loaded.ok() || loaded->payload.size() != bytes) {
       state.SkipWithError(("load: " + loaded.status().to_string()).c_str());
       break;
     }
   }
   state.SetBytesProcessed(state.iterations() * state.range(0));
+  state.counters["cpu_ms"] = benchmark::Counter(cpu * 1e3, benchmark::Counter::kAvgIterations);
   const auto key = row.lease.row().key;
   row.lease.release();
   (void)f.cache->remove(key);
@@ -281,12 +294,15 @@ void load_baseline(benchmark::State& state, kvc::TierKind kind, bool cold) {
     return;
   }
   const std::string path = row.lease.row().location;
+  double cpu = 0;
   for (auto _ : state) {
     if (cold) drop_from_page_cache(path);
     std::size_t size = 0;
+    const double c0 = kvc::bench::thread_cpu_seconds();
     const auto t0 = Clock::now();
     auto buf = naive_load(path, size);
     state.SetIterationTime(seconds_since(t0));
+    cpu += kvc::bench::thread_cpu_seconds() - c0;
     if (!buf || size < bytes) {
       state.SkipWithError(("naive load of " + path + " failed").c_str());
       break;
@@ -294,6 +310,7 @@ void load_baseline(benchmark::State& state, kvc::TierKind kind, bool cold) {
     benchmark::DoNotOptimize(buf.get());
   }
   state.SetBytesProcessed(state.iterations() * state.range(0));
+  state.counters["cpu_ms"] = benchmark::Counter(cpu * 1e3, benchmark::Counter::kAvgIterations);
   const auto key = row.lease.row().key;
   row.lease.release();
   (void)f.cache->remove(key);

@@ -30,7 +30,7 @@ ITEM_UNITS = [
     ("", "ops/s"),
 ]
 # User counters worth showing next to a row.
-SHOWN_COUNTERS = ["probes", "keys", "found", "rows", "common_prefix", "boundary"]
+SHOWN_COUNTERS = ["cpu_ms", "probes", "keys", "found", "rows", "common_prefix", "boundary"]
 
 
 def fmt_time(ns):
@@ -131,7 +131,7 @@ def table(runs):
                     label = "" if b_tag == "Baseline" else f" vs {b_tag[len('Baseline'):]}"
                     ratios.append(f"**{ratio:.2f}×**{label}" if ratio >= 10 else f"{ratio:.2f}×{label}")
             vs = ", ".join(ratios) or "—"
-        notes = ", ".join(f"{k}={v:g}" for k, v in r["counters"].items())
+        notes = ", ".join(f"{k}={v:.3g}" if k == "cpu_ms" else f"{k}={v:g}" for k, v in r["counters"].items())
         lines.append(
             f"| {r['name']} | {fmt_time(r['ns'])} | {r['clock']} | {' · '.join(thr)} | {vs} | {notes} |"
         )
