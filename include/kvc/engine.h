@@ -37,7 +37,9 @@ struct ModelOptions {
   int n_ctx = 8192;                          // total cells (shared by the sequences unless kv_unified)
   int n_batch = 512;                         // max tokens per llama_decode
   int n_seq = 1;                             // parallel sequences (slots)
-  int threads = 2;                           // n_threads and n_threads_batch
+  // n_threads and n_threads_batch. ggml's worker threads spin while they wait: on
+  // cores shared with other busy processes 1 thread can be far faster than 2.
+  int threads = 2;
   bool kv_unified = false;
   bool flash_attn = true;
   std::string type_k = "f16";
@@ -97,12 +99,17 @@ struct CompletionRequest {
   std::optional<Key> parent_key;           // finish_key of an earlier turn (resume)
   bool add_bos = true;
   // Called with each piece of text as it is generated; return false to cancel.
+  // Runs on the engine's scheduler thread: keep it short, never call the Engine
+  // from it. Text that could still become a stop string or an incomplete UTF-8
+  // sequence is held back until it cannot.
   std::function<bool(std::string_view piece)> on_text;
 };
 
 struct CompletionResult {
   std::string text;
-  std::vector<std::int32_t> tokens;        // generated tokens
+  // Generated tokens, an end-of-generation token included. All of them are in the
+  // KV cache at the end, so the finish row covers prompt + every one of them.
+  std::vector<std::int32_t> tokens;
   RequestReport report;
 };
 
@@ -120,7 +127,11 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Runs one request to completion (blocking). Many threads may call it.
+  // Runs one request to completion (blocking). Many threads may call it. The
+  // lookup and the read of a saved row happen on the calling thread; decoding on
+  // the scheduler thread. Errors: kInvalidArgument (empty prompt, a token id out of
+  // the vocabulary, a prompt that does not fit the per-sequence context),
+  // kCancelled after shutdown(), kUnavailable when llama_decode fails.
   Result<CompletionResult> complete(CompletionRequest request);
 
   Result<std::vector<std::int32_t>> tokenize(std::string_view text, bool add_bos) const;
