@@ -555,6 +555,22 @@ TEST_F(CliTest, StatsSummarisesDirectory) {
   EXPECT_TRUE(fs::exists(dir.file("junk.kvc")));
 }
 
+TEST_F(CliTest, EmptyDirectory) {
+  testing::TempDir dir("kvc-cli");
+  json ls = kvc_json({"ls", dir.path(), "--json"});
+  EXPECT_EQ(ls, json::array());
+  json stats = kvc_json({"stats", dir.path(), "--json"});
+  EXPECT_EQ(stats["rows"], 0);
+  EXPECT_EQ(stats["total_bytes"], 0);
+  EXPECT_TRUE(stats["tokens"]["median"].is_null());
+  json verify = kvc_json({"verify", dir.path(), "--json"});
+  EXPECT_EQ(verify["checked"], 0);
+  EXPECT_EQ(verify["ok"], true);
+  CliRun quiet = kvc({"verify", dir.path(), "--quiet"});
+  EXPECT_EQ(quiet.status, 0);
+  EXPECT_TRUE(quiet.out.empty()) << quiet.out;
+}
+
 // ---------------------------------------------------------------- gc
 
 TEST_F(CliTest, GcEvictsLeastRecentFirstDownToLimit) {
