@@ -1,0 +1,83 @@
+#include "server/metrics.h"
+
+#include <cstdio>
+
+namespace kvc::server {
+namespace {
+
+std::string num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+void header(std::string& out, const std::string& name, const std::string& help, const char* type) {
+  out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+}  // namespace
+
+void Histogram::observe(double seconds) {
+  std::lock_guard lock(mu_);
+  ++count_;
+  sum_ += seconds;
+  for (std::size_t i = 0; i < kBounds.size(); ++i) {
+    if (seconds <= kBounds[i]) {
+      ++buckets_[i];
+      break;
+    }
+  }
+}
+
+void Histogram::render(std::string& out, const std::string& name, const std::string& help) const {
+  std::lock_guard lock(mu_);
+  header(out, name, help, "histogram");
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < kBounds.size(); ++i) {
+    cumulative += buckets_[i];
+    out += name + "_bucket{le=\"" + num(kBounds[i]) + "\"} " + std::to_string(cumulative) + "\n";
+  }
+  out += name + "_bucket{le=\"+Inf\"} " + std::to_string(count_) + "\n";
+  out += name + "_sum " + num(sum_) + "\n";
+  out += name + "_count " + std::to_string(count_) + "\n";
+}
+
+void ServerMetrics::count_request(const std::string& endpoint, int status) {
+  std::lock_guard lock(mu_);
+  ++requests_[{endpoint, status}];
+}
+
+void ServerMetrics::count_tokens(std::uint64_t prompt, std::uint64_t cached, std::uint64_t generated) {
+  std::lock_guard lock(mu_);
+  prompt_tokens_ += prompt;
+  cached_tokens_ += cached;
+  generated_tokens_ += generated;
+}
+
+std::string ServerMetrics::render(int running, int waiting) const {
+  std::string out;
+  {
+    std::lock_guard lock(mu_);
+    header(out, "kvc_server_requests_total", "HTTP requests answered, by endpoint and status code", "counter");
+    for (const auto& [k, v] : requests_) {
+      out += "kvc_server_requests_total{endpoint=\"" + k.first + "\",code=\"" + std::to_string(k.second) + "\"} " +
+             std::to_string(v) + "\n";
+    }
+    header(out, "kvc_server_prompt_tokens_total", "Prompt tokens of completed generation requests", "counter");
+    out += "kvc_server_prompt_tokens_total " + std::to_string(prompt_tokens_) + "\n";
+    header(out, "kvc_server_cached_tokens_total", "Prompt tokens restored from the cache", "counter");
+    out += "kvc_server_cached_tokens_total " + std::to_string(cached_tokens_) + "\n";
+    header(out, "kvc_server_generated_tokens_total", "Tokens generated", "counter");
+    out += "kvc_server_generated_tokens_total " + std::to_string(generated_tokens_) + "\n";
+  }
+  header(out, "kvc_server_requests_running", "Generation requests holding a sequence", "gauge");
+  out += "kvc_server_requests_running " + std::to_string(running) + "\n";
+  header(out, "kvc_server_requests_waiting", "Generation requests waiting for a sequence", "gauge");
+  out += "kvc_server_requests_waiting " + std::to_string(waiting) + "\n";
+  ttft_.render(out, "kvc_server_time_to_first_token_seconds", "Time from request to first generated token");
+  restore_.render(out, "kvc_server_restore_seconds", "Time to restore a cached KV state (hits only)");
+  duration_.render(out, "kvc_server_request_duration_seconds", "Time of whole generation requests");
+  return out;
+}
+
+}  // namespace kvc::server

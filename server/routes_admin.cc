@@ -1,0 +1,170 @@
+// The cache admin API: GET /v1/cache/stats, GET /v1/cache/rows (paged, by tier),
+// POST /v1/cache/gc, /v1/cache/evict, /v1/cache/pin, /v1/cache/unpin.
+#include <algorithm>
+#include <charconv>
+
+#include "server/app.h"
+
+namespace kvc::server {
+namespace {
+
+std::uint64_t leases_held(const Cache& cache) {
+  std::uint64_t n = 0;
+  for (const auto& r : cache.rows()) n += r.leases;
+  return n;
+}
+
+Json stats_json(App& app) {
+  Cache& cache = app.engine.cache();
+  Json tiers = Json::array();
+  for (const auto& t : cache.tier_stats()) {
+    tiers.push_back({{"name", t.name}, {"location", t.location}, {"used_bytes", t.used_bytes},
+                     {"quota_bytes", t.quota_bytes}, {"rows", t.rows}});
+  }
+  Json counters = Json::object();
+  for (const auto& [name, v] : cache.counters().items()) counters[name] = v;
+  const PressureStatus p = cache.pressure_status();
+  return {{"model", app.model_name},
+          {"tiers", tiers},
+          {"counters", counters},
+          {"leases", leases_held(cache)},
+          {"pressure", {{"enabled", p.enabled}, {"source", p.source}, {"last_ratio", p.last_ratio}}},
+          {"requests", {{"running", app.queue.running()}, {"waiting", app.queue.waiting()},
+                        {"parallel", app.queue.slots()}, {"queue_size", app.queue.queue_size()}}}};
+}
+
+std::optional<std::size_t> tier_index(const App& app, const std::string& name) {
+  for (std::size_t i = 0; i < app.tier_names.size(); ++i) {
+    if (app.tier_names[i] == name) return i;
+  }
+  return std::nullopt;
+}
+
+std::string tier_list(const App& app) {
+  std::string s;
+  for (const auto& n : app.tier_names) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+// A query parameter as an integer in [lo, hi]; `def` when absent.
+std::variant<std::int64_t, ApiError> query_int(const httplib::Request& req, const char* name, std::int64_t def,
+                                               std::int64_t lo, std::int64_t hi) {
+  if (!req.has_param(name)) return def;
+  const std::string v = req.get_param_value(name);
+  std::int64_t x = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (ec != std::errc() || p != v.data() + v.size() || x < lo || x > hi) {
+    return bad_request("query parameter '" + std::string(name) + "' must be an integer in " + std::to_string(lo) +
+                           ".." + std::to_string(hi) + ", got '" + v + "'",
+                       name);
+  }
+  return x;
+}
+
+void rows_route(App& app, const httplib::Request& req, httplib::Response& res) {
+  auto offset = query_int(req, "offset", 0, 0, INT64_MAX);
+  if (auto* e = std::get_if<ApiError>(&offset)) return send_error(res, *e);
+  auto limit = query_int(req, "limit", 100, 1, 1000);
+  if (auto* e = std::get_if<ApiError>(&limit)) return send_error(res, *e);
+  std::optional<std::size_t> tier;
+  if (req.has_param("tier")) {
+    tier = tier_index(app, req.get_param_value("tier"));
+    if (!tier) {
+      return send_error(res, bad_request("unknown tier '" + req.get_param_value("tier") + "' (configured: " +
+                                             tier_list(app) + ")", "tier"));
+    }
+  }
+  auto rows = app.engine.cache().rows(tier);
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.info.key < b.info.key; });
+  const auto off = static_cast<std::size_t>(std::get<std::int64_t>(offset));
+  const auto lim = static_cast<std::size_t>(std::get<std::int64_t>(limit));
+  Json out = Json::array();
+  for (std::size_t i = off; i < rows.size() && i < off + lim; ++i) {
+    const auto& r = rows[i];
+    out.push_back({{"key", r.info.key.hex()},
+                   {"tier", r.info.tier < app.tier_names.size() ? app.tier_names[r.info.tier] : "?"},
+                   {"bytes", r.info.size},
+                   {"tokens", r.info.tokens ? r.info.tokens->size() : 0},
+                   {"status", r.status == index::RowStatus::kAvailable ? "available" : "writing"},
+                   {"save_reason", format::save_reason_name(r.info.header.save_reason)},
+                   {"created", r.info.header.creation_time},
+                   {"hits", r.hits},
+                   {"leases", r.leases},
+                   {"pinned", r.pinned},
+                   {"location", r.info.location}});
+  }
+  send_json(res, 200, {{"total", rows.size()}, {"offset", off}, {"limit", lim}, {"rows", out}});
+}
+
+void evict_route(App& app, const httplib::Request& req, httplib::Response& res) {
+  auto parsed = parse_object(req.body);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
+  const Json& body = std::get<Json>(parsed);
+  if (!body.contains("bytes")) return send_error(res, bad_request("'bytes' is required", "bytes", "missing_field"));
+  std::uint64_t bytes = 0;
+  const Json& b = body.at("bytes");
+  if (b.is_number_unsigned() || (b.is_number_integer() && b.get<std::int64_t>() >= 0)) {
+    bytes = b.get<std::uint64_t>();
+  } else if (b.is_string()) {
+    auto s = parse_size(b.get<std::string>());
+    if (!s.ok()) return send_error(res, bad_request("'bytes': " + s.status().message(), "bytes"));
+    bytes = s.value();
+  } else {
+    return send_error(res, bad_request("'bytes' must be a non-negative integer or a size like \"512M\"", "bytes",
+                                       "invalid_type"));
+  }
+  std::vector<TierKind> kinds;
+  if (body.contains("tiers") && !body.at("tiers").is_null()) {
+    const Json& ts = body.at("tiers");
+    if (!ts.is_array()) return send_error(res, bad_request("'tiers' must be an array of tier names", "tiers", "invalid_type"));
+    for (const Json& t : ts) {
+      if (!t.is_string()) return send_error(res, bad_request("'tiers' must be an array of tier names", "tiers", "invalid_type"));
+      auto i = tier_index(app, t.get<std::string>());
+      if (!i) {
+        return send_error(res, bad_request("unknown tier '" + t.get<std::string>() + "' (configured: " +
+                                               tier_list(app) + ")", "tiers"));
+      }
+      kinds.push_back(app.engine.cache().options().tiers[*i].kind);
+    }
+  }
+  const std::uint64_t freed = app.engine.cache().evict_bytes(bytes, kinds);
+  send_json(res, 200, {{"requested_bytes", bytes}, {"freed_bytes", freed}});
+}
+
+void pin_route(App& app, bool pin, const httplib::Request& req, httplib::Response& res) {
+  auto parsed = parse_object(req.body);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
+  const Json& body = std::get<Json>(parsed);
+  if (!body.contains("key")) return send_error(res, bad_request("'key' is required", "key", "missing_field"));
+  if (!body.at("key").is_string()) {
+    return send_error(res, bad_request("'key' must be a string of 64 hex digits", "key", "invalid_type"));
+  }
+  auto key = Key::from_hex(body.at("key").get<std::string>());
+  if (!key.ok()) return send_error(res, bad_request("'key': " + key.status().message(), "key"));
+  Cache& cache = app.engine.cache();
+  const Status st = pin ? cache.pin(key.value()) : cache.unpin(key.value());
+  if (st.code() == Code::kNotFound) {
+    return send_error(res, {404, "no row with key " + key->hex() + ": " + st.message(), "invalid_request_error", "key",
+                            "row_not_found"});
+  }
+  if (!st.ok()) return send_error(res, {409, st.to_string(), "invalid_request_error", "key", "conflict"});
+  send_json(res, 200, {{"key", key->hex()}, {"pinned", pin}});
+}
+
+}  // namespace
+
+void add_admin_routes(httplib::Server& svr, App& app) {
+  svr.Get("/v1/cache/stats", [&app](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200, stats_json(app));
+  });
+  svr.Get("/v1/cache/rows", [&app](const httplib::Request& req, httplib::Response& res) { rows_route(app, req, res); });
+  svr.Post("/v1/cache/gc", [&app](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200, {{"freed_bytes", app.engine.cache().gc()}});
+  });
+  svr.Post("/v1/cache/evict", [&app](const httplib::Request& req, httplib::Response& res) { evict_route(app, req, res); });
+  svr.Post("/v1/cache/pin", [&app](const httplib::Request& req, httplib::Response& res) { pin_route(app, true, req, res); });
+  svr.Post("/v1/cache/unpin",
+           [&app](const httplib::Request& req, httplib::Response& res) { pin_route(app, false, req, res); });
+}
+
+}  // namespace kvc::server
