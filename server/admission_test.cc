@@ -1,0 +1,67 @@
+#include "server/admission.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+namespace kvc::server {
+namespace {
+
+TEST(AdmissionQueue, RunsUpToSlotsThenQueuesThenRefuses) {
+  AdmissionQueue q(2, 1);
+  auto a = q.enter();
+  auto b = q.enter();
+  ASSERT_TRUE(a.ticket);
+  ASSERT_TRUE(b.ticket);
+  EXPECT_EQ(q.running(), 2);
+  std::atomic<bool> third_in{false};
+  std::thread waiter([&] {
+    auto c = q.enter();
+    EXPECT_TRUE(c.ticket);
+    third_in = true;
+  });
+  while (q.waiting() != 1) std::this_thread::yield();
+  auto refused = q.enter();  // 2 running + 1 waiting: full
+  EXPECT_FALSE(refused.ticket);
+  EXPECT_EQ(refused.refusal, AdmissionQueue::Refusal::kQueueFull);
+  EXPECT_FALSE(third_in);
+  a.ticket.release();
+  waiter.join();
+  EXPECT_TRUE(third_in);
+  EXPECT_EQ(q.running(), 1);  // the waiter's ticket died with its thread
+}
+
+TEST(AdmissionQueue, CloseRefusesWaitersAndNewcomers) {
+  AdmissionQueue q(1, 4);
+  auto a = q.enter();
+  ASSERT_TRUE(a.ticket);
+  std::thread waiter([&] {
+    auto c = q.enter();
+    EXPECT_FALSE(c.ticket);
+    EXPECT_EQ(c.refusal, AdmissionQueue::Refusal::kClosed);
+  });
+  while (q.waiting() != 1) std::this_thread::yield();
+  q.close();
+  waiter.join();
+  auto late = q.enter();
+  EXPECT_FALSE(late.ticket);
+  EXPECT_EQ(late.refusal, AdmissionQueue::Refusal::kClosed);
+}
+
+TEST(AdmissionQueue, TicketsReleaseOnce) {
+  AdmissionQueue q(1, 0);
+  {
+    auto a = q.enter();
+    ASSERT_TRUE(a.ticket);
+    AdmissionQueue::Ticket moved = std::move(a.ticket);
+    EXPECT_FALSE(q.enter().ticket);
+    moved.release();
+    moved.release();
+  }
+  EXPECT_EQ(q.running(), 0);
+  EXPECT_TRUE(q.enter().ticket);
+}
+
+}  // namespace
+}  // namespace kvc::server

@@ -1,0 +1,165 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace kvc::server {
+namespace {
+
+ConfigOutcome parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "kvc-server");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  return parse_config(static_cast<int>(argv.size()), argv.data());
+}
+
+std::string write_toml(const std::string& text) {
+  char name[] = "/tmp/kvc-server-config-XXXXXX";
+  const int fd = mkstemp(name);
+  EXPECT_GE(fd, 0);
+  close(fd);
+  std::ofstream(name) << text;
+  return name;
+}
+
+TEST(ParseSize, Suffixes) {
+  EXPECT_EQ(parse_size("4096").value(), 4096u);
+  EXPECT_EQ(parse_size("512M").value(), 512ull << 20);
+  EXPECT_EQ(parse_size("20G").value(), 20ull << 30);
+  EXPECT_EQ(parse_size("1k").value(), 1024u);
+  EXPECT_EQ(parse_size("1.5K").value(), 1536u);
+  EXPECT_EQ(parse_size("2GiB").value(), 2ull << 30);
+  EXPECT_EQ(parse_size("3MB").value(), 3ull << 20);
+  EXPECT_EQ(parse_size("1T").value(), 1ull << 40);
+}
+
+TEST(ParseSize, Rejects) {
+  for (const char* bad : {"", "M", "12Q", "-1", "1.5", "abc", "1e9", "99999999999T"}) {
+    EXPECT_FALSE(parse_size(bad).ok()) << bad;
+  }
+}
+
+TEST(ParseConfig, Defaults) {
+  auto c = parse({});
+  ASSERT_TRUE(c.run) << c.message;
+  EXPECT_EQ(c.config.host, "127.0.0.1");
+  EXPECT_EQ(c.config.port, 8080);
+  EXPECT_TRUE(c.config.api_key.empty());
+  EXPECT_TRUE(c.config.model.empty());
+}
+
+TEST(ParseConfig, Flags) {
+  auto c = parse({"--port", "9001", "--parallel", "2", "--ram-quota", "512M", "--disk-dir", "/tmp/x", "--disk-quota",
+                  "20G", "--min-tokens", "64", "--align", "64", "--trim", "0", "--api-key", "k", "--queue-size", "3"});
+  ASSERT_TRUE(c.run) << c.message;
+  EXPECT_EQ(c.config.port, 9001);
+  EXPECT_EQ(c.config.parallel, 2);
+  EXPECT_EQ(c.config.ram_quota, 512ull << 20);
+  EXPECT_EQ(c.config.disk_quota, 20ull << 30);
+  EXPECT_EQ(c.config.api_key, "k");
+  const EngineOptions o = engine_options(c.config);
+  ASSERT_EQ(o.cache.tiers.size(), 2u);
+  EXPECT_EQ(o.cache.tiers[1].dir, "/tmp/x");
+  EXPECT_EQ(o.cache.save_tier, 1u);  // the slowest configured tier by default
+  EXPECT_EQ(o.cache.policy.min_tokens, 64);
+  EXPECT_EQ(o.cache.policy.cold_min_tokens, 64);
+  EXPECT_EQ(o.cache.policy.boundary_align_tokens, 64);
+  EXPECT_EQ(o.model.n_seq, 2);
+}
+
+TEST(ParseConfig, HelpDocumentsEveryOption) {
+  auto c = parse({"--help"});
+  EXPECT_FALSE(c.run);
+  EXPECT_EQ(c.exit_code, 0);
+  for (const char* opt : {"--model", "--host", "--port", "--parallel", "--threads", "--ctx-size", "--ram-quota",
+                          "--ram-file-dir", "--ram-file-quota", "--disk-dir", "--disk-quota", "--min-tokens", "--align",
+                          "--trim", "--continued-interval", "--api-key", "--max-body-bytes", "--max-tokens-limit",
+                          "--queue-size", "--config"}) {
+    EXPECT_NE(c.message.find(opt), std::string::npos) << opt;
+  }
+}
+
+TEST(ParseConfig, ErrorsNameTheOption) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string option;
+  };
+  const std::vector<Case> cases = {
+      {{"--port", "0"}, "--port"},
+      {{"--port", "http"}, "--port"},
+      {{"--parallel", "0"}, "--parallel"},
+      {{"--ram-quota", "12Q"}, "--ram-quota"},
+      {{"--ram-file-dir", "/dev/shm/x"}, "--ram-file-quota"},
+      {{"--align", "0"}, "align"},
+      {{"--min-tokens", "-5"}, "min"},
+      {{"--save-tier", "ram_file"}, "--save-tier"},
+      {{"--saves", "maybe"}, "--saves"},
+      {{"--max-tokens-limit", "0"}, "--max-tokens-limit"},
+      {{"--ctx-size", "8"}, "--ctx-size"},
+  };
+  for (const auto& k : cases) {
+    auto c = parse(k.args);
+    EXPECT_FALSE(c.run) << k.args[0];
+    EXPECT_EQ(c.exit_code, 2) << k.args[0];
+    EXPECT_NE(c.message.find(k.option), std::string::npos) << k.args[0] << ": " << c.message;
+  }
+  auto unknown = parse({"--no-such-flag"});
+  EXPECT_FALSE(unknown.run);
+  EXPECT_NE(unknown.exit_code, 0);
+}
+
+TEST(ParseConfig, TomlFileAndFlagsOverrideIt) {
+  const std::string f = write_toml("port = 9100\nhost = \"0.0.0.0\"\nram_quota = \"256M\"\nmin-tokens = 128\n"
+                                   "align = 128\nsaves = false\n");
+  auto c = parse({"--config", f, "--port", "9200"});
+  ASSERT_TRUE(c.run) << c.message;
+  EXPECT_EQ(c.config.port, 9200);
+  EXPECT_EQ(c.config.host, "0.0.0.0");
+  EXPECT_EQ(c.config.ram_quota, 256ull << 20);
+  EXPECT_EQ(c.config.min_tokens, 128);
+  EXPECT_FALSE(c.config.saves);
+  std::remove(f.c_str());
+}
+
+TEST(ParseConfig, TomlErrorsNameFileAndKey) {
+  const std::string unknown = write_toml("prot = 1\n");
+  auto c = parse({"--config", unknown});
+  EXPECT_FALSE(c.run);
+  EXPECT_NE(c.message.find("prot"), std::string::npos) << c.message;
+  EXPECT_NE(c.message.find(unknown), std::string::npos) << c.message;
+  std::remove(unknown.c_str());
+
+  const std::string bad_value = write_toml("disk_quota = \"lots\"\n");
+  c = parse({"--config", bad_value});
+  EXPECT_FALSE(c.run);
+  EXPECT_NE(c.message.find("disk_quota"), std::string::npos) << c.message;
+  std::remove(bad_value.c_str());
+
+  const std::string syntax = write_toml("port = = 3\n");
+  c = parse({"--config", syntax});
+  EXPECT_FALSE(c.run);
+  EXPECT_NE(c.message.find(syntax), std::string::npos) << c.message;
+  std::remove(syntax.c_str());
+
+  c = parse({"--config", "/nonexistent/kvc.toml"});
+  EXPECT_FALSE(c.run);
+  EXPECT_NE(c.message.find("/nonexistent/kvc.toml"), std::string::npos) << c.message;
+}
+
+TEST(ParseConfig, TiersCanBeDisabled) {
+  auto c = parse({"--ram-quota", "0", "--disk-dir", "none"});
+  EXPECT_FALSE(c.run);
+  EXPECT_NE(c.message.find("tier"), std::string::npos);
+  c = parse({"--ram-quota", "0", "--disk-dir", "/tmp/d"});
+  ASSERT_TRUE(c.run) << c.message;
+  EXPECT_EQ(tier_names(c.config), std::vector<std::string>{"disk"});
+}
+
+}  // namespace
+}  // namespace kvc::server
