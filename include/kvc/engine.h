@@ -51,6 +51,11 @@ struct EngineOptions {
   CacheOptions cache;
   // Deadline of the synchronous shutdown saves.
   std::chrono::milliseconds shutdown_deadline{10'000};
+  // Whether the longest-prefix step uses the any-token prefix index (on: the
+  // default, engine.md §1). Off, prefix hits come from the stride walk only
+  // (Cache::longest_prefix, rows at multiples of boundary_align_tokens): for
+  // benchmarks and tests that compare the two; exact and resume are unaffected.
+  bool any_prefix_lookup = true;
 };
 
 struct SamplingParams {

@@ -229,7 +229,9 @@ Result<CompletionResult> Engine::complete(CompletionRequest request) {
     }
     job->prompt.push_back(static_cast<std::uint32_t>(ids[i]));
   }
-  engine::LookupOptions lo{.allow_truncation = impl_->allow_truncation, .parent_key = request.parent_key};
+  engine::LookupOptions lo{.allow_truncation = impl_->allow_truncation,
+                           .parent_key = request.parent_key,
+                           .use_any_prefix = impl_->options.any_prefix_lookup};
   job->start = engine::find_start_state(*impl_->cache, impl_->ns, job->prompt, lo);
   job->lookup_ms = engine::ms_between(job->t_start, Clock::now());
   job->request = std::move(request);
