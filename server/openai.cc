@@ -270,8 +270,9 @@ Json usage_json(const RequestReport& r) {
               {"prompt_tokens_details", {{"cached_tokens", r.cached_tokens}}}};
 }
 
-Json kvc_json(const RequestReport& r) {
-  return Json{{"path", lookup_path_name(r.path)},
+Json kvc_json(const RequestReport& r, const std::vector<std::int32_t>& completion_tokens) {
+  return Json{{"completion_token_ids", completion_tokens},
+              {"path", lookup_path_name(r.path)},
               {"miss_reason", miss_reason_name(r.miss_reason)},
               {"tier", r.tier.empty() ? Json(nullptr) : Json(r.tier)},
               {"prompt_tokens", r.prompt_tokens},
@@ -303,7 +304,7 @@ Json completion_response(const ParsedRequest& req, const CompletionResult& resul
               {"model", req.model},
               {"choices", Json::array({choice})},
               {"usage", usage_json(result.report)},
-              {"kvc", kvc_json(result.report)}};
+              {"kvc", kvc_json(result.report, result.tokens)}};
 }
 
 Json stream_chunk(const ParsedRequest& req, const std::string& id, std::int64_t created, std::string_view text,
@@ -329,7 +330,7 @@ Json stream_final_chunk(const ParsedRequest& req, const CompletionResult& result
   j["choices"][0]["finish_reason"] = openai_finish_reason(result.report.finish_reason);
   if (req.chat) j["choices"][0]["delta"] = Json::object();
   j["usage"] = usage_json(result.report);
-  j["kvc"] = kvc_json(result.report);
+  j["kvc"] = kvc_json(result.report, result.tokens);
   return j;
 }
 

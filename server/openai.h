@@ -65,8 +65,9 @@ std::string_view openai_finish_reason(FinishReason r);
 
 // usage: prompt_tokens, completion_tokens, total_tokens, prompt_tokens_details.cached_tokens.
 Json usage_json(const RequestReport& r);
-// The kvc object: the per-request report of engine.md §3 and finish_key.
-Json kvc_json(const RequestReport& r);
+// The kvc object: the per-request report of engine.md §3, finish_key, and the
+// generated token ids (so a client can resume at token level with parent_key).
+Json kvc_json(const RequestReport& r, const std::vector<std::int32_t>& completion_tokens);
 
 // A whole (non-streamed) response.
 Json completion_response(const ParsedRequest& req, const CompletionResult& result, const std::string& id,

@@ -121,7 +121,7 @@ void evict_route(App& app, const httplib::Request& req, httplib::Response& res) 
       if (!t.is_string()) return send_error(res, bad_request("'tiers' must be an array of tier names", "tiers", "invalid_type"));
       auto i = tier_index(app, t.get<std::string>());
       if (!i) {
-        return send_error(res, bad_request("unknown tier '" + t.get<std::string>() + "' (configured: " +
+        return send_error(res, bad_request("'tiers': unknown tier '" + t.get<std::string>() + "' (configured: " +
                                                tier_list(app) + ")", "tiers"));
       }
       kinds.push_back(app.engine.cache().options().tiers[*i].kind);
