@@ -67,7 +67,12 @@ struct Cache::Impl {
   void persist_hits();
   void resolve_expired();
 
-  Result<Key> save_now(SaveRequest& request, std::chrono::steady_clock::time_point deadline);
+  // Reserves the request's key on its tier: kAlreadyPresent / kConflict are counted
+  // as duplicates.
+  Result<index::Reservation> reserve_for(const SaveRequest& request, const Key& key);
+  // Steps 2–6 of a save under `reservation` (quota, write, announce).
+  Result<Key> save_reserved(SaveRequest& request, const Key& key, index::Reservation& reservation,
+                            std::chrono::steady_clock::time_point deadline);
 };
 
 }  // namespace kvc

@@ -36,19 +36,21 @@ Status validate_request(const SaveRequest& r, std::size_t tier_count) {
 
 }  // namespace
 
-Result<Key> Cache::Impl::save_now(SaveRequest& request, std::chrono::steady_clock::time_point deadline) {
-  const auto start = std::chrono::steady_clock::now();
-  const Key key = derive_key(request.ns, request.tokens);
+Result<index::Reservation> Cache::Impl::reserve_for(const SaveRequest& request, const Key& key) {
   const auto tier_id = static_cast<index::TierId>(request.tier.value_or(options.save_tier));
-  tiers::Tier& t = tier(tier_id);
-
-  // 1. reserve
   auto reservation = index.reserve(key, tier_id);
   if (!reservation.ok()) {
     const Code code = reservation.status().code();
     if (code == Code::kAlreadyPresent || code == Code::kConflict) counters.add(counters.duplicate_dropped);
-    return reservation.status();
   }
+  return reservation;
+}
+
+Result<Key> Cache::Impl::save_reserved(SaveRequest& request, const Key& key, index::Reservation& reservation,
+                                       std::chrono::steady_clock::time_point deadline) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto tier_id = reservation.tier();
+  tiers::Tier& t = tier(tier_id);
 
   // Build the prefix (one CRC pass over the payload, which is never copied).
   const auto now_s = static_cast<std::uint64_t>(unix_now_ns() / 1'000'000'000);
@@ -80,7 +82,7 @@ Result<Key> Cache::Impl::save_now(SaveRequest& request, std::chrono::steady_cloc
 
   // 2–5: the tier writes, checks the reservation, links and syncs.
   auto payload = std::make_shared<const std::vector<std::byte>>(std::move(request.payload));
-  auto location = t.write(index, reservation.value(), prefix, payload);
+  auto location = t.write(index, reservation, prefix, payload);
   if (!location.ok()) {
     t.credit(size);
     return location.status();  // the Reservation's destructor cancels it
@@ -96,7 +98,7 @@ Result<Key> Cache::Impl::save_now(SaveRequest& request, std::chrono::steady_cloc
   info.header = meta.ok() ? meta.value->header : format::KvcHeader{};
   info.location = *location;
   info.tokens = std::make_shared<const std::vector<std::uint32_t>>(std::move(request.tokens));
-  if (Status s = index.publish(reservation.value(), info); !s.ok()) {
+  if (Status s = index.publish(reservation, info); !s.ok()) {
     // The reservation expired while we wrote: the sweeper adopted the file (fine)
     // or discarded it (then our bytes are gone too).
     auto snap = index.get(key);
@@ -119,7 +121,10 @@ Result<Key> Cache::save(SaveRequest request, std::chrono::milliseconds deadline)
     c.counters.add(c.counters.saves_dropped);
     return Status(Code::kDropped, "save: saves are disabled by the save policy");
   }
-  return c.save_now(request, std::chrono::steady_clock::now() + deadline);
+  const Key key = derive_key(request.ns, request.tokens);
+  auto reservation = c.reserve_for(request, key);
+  if (!reservation.ok()) return reservation.status();
+  return c.save_reserved(request, key, reservation.value(), std::chrono::steady_clock::now() + deadline);
 }
 
 Result<Key> Cache::save_async(SaveRequest request) {
@@ -129,19 +134,23 @@ Result<Key> Cache::save_async(SaveRequest request) {
     c.counters.add(c.counters.saves_dropped);
     return Status(Code::kDropped, "save: saves are disabled by the save policy");
   }
+  // Reserve on the caller's thread: from the moment the key is returned it is
+  // "writing", so a parent_key resume waits for it instead of missing.
   const Key key = derive_key(request.ns, request.tokens);
-  if (c.index.contains(key)) {
-    c.counters.add(c.counters.duplicate_dropped);
-    return Status(Code::kAlreadyPresent, "save " + key.hex() + ": already present");
-  }
-  auto shared = std::make_shared<SaveRequest>(std::move(request));
+  auto reservation = c.reserve_for(request, key);
+  if (!reservation.ok()) return reservation.status();
+  struct Job {
+    SaveRequest request;
+    index::Reservation reservation;
+  };
+  auto job = std::make_shared<Job>(Job{std::move(request), std::move(reservation.value())});
   Impl* cp = &c;
-  const bool queued = c.writers->submit([cp, shared] {
-    auto r = cp->save_now(*shared, std::chrono::steady_clock::time_point::max());
-    if (!r.ok() && r.status().code() != Code::kAlreadyPresent && r.status().code() != Code::kConflict)
-      cp->counters.add(cp->counters.saves_dropped);
+  const bool queued = c.writers->submit([cp, job, key] {
+    auto r = cp->save_reserved(job->request, key, job->reservation, std::chrono::steady_clock::time_point::max());
+    if (!r.ok()) cp->counters.add(cp->counters.saves_dropped);
   });
   if (!queued) {
+    job->reservation = index::Reservation();  // cancels: waiters are answered with a miss
     c.counters.add(c.counters.saves_dropped);
     return Status(Code::kDropped, "save " + key.hex() + ": writer queue is full (" +
                                       std::to_string(c.options.writers.queue_capacity) + " saves queued)");
