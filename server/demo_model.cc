@@ -36,7 +36,8 @@ Result<std::string> ensure_demo_model() {
   std::string mk = find_mkmodel();
   const bool via_path = mk.empty();
   if (via_path) mk = "kvc-mkmodel";
-  std::fprintf(stderr, "kvc-server: generating the demo model %s with %s (once)\n", path.c_str(), mk.c_str());
+  std::fprintf(stderr, "kvc-server: generating the demo model %s with %s (once; about a minute)\n", path.c_str(),
+               mk.c_str());
   std::vector<std::string> args = {mk, "--shape", "tinyllama-1.1b", "--type", "q8_0", "--quiet", "--out", path};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
