@@ -294,6 +294,8 @@ TEST(Cache, EvictBytesByTierAndPrometheus) {
   EXPECT_NE(text.find("kvc_evictions_total 1"), std::string::npos) << text;
   EXPECT_NE(text.find("kvc_tier_rows{tier=\"disk\",index=\"2\""), std::string::npos);
   EXPECT_NE(text.find("# TYPE kvc_saves_cold_total counter"), std::string::npos);
+  EXPECT_NE(text.find("kvc_pack_seconds_total "), std::string::npos);
+  EXPECT_EQ(text.find("_ns"), std::string::npos);
 }
 
 TEST(Cache, PressureCallbackEvictsFromChosenTiers) {

@@ -1,5 +1,7 @@
 #include "cache/prometheus.h"
 
+#include <cstdio>
+
 namespace kvc {
 
 std::string prometheus_label_escape(const std::string& v) {
@@ -16,11 +18,23 @@ std::string prometheus_label_escape(const std::string& v) {
 
 namespace {
 
-std::string metric_name(const std::string& counter) {
-  const std::string suffix = "_total_ns";
-  if (counter.size() > suffix.size() && counter.compare(counter.size() - suffix.size(), suffix.size(), suffix) == 0)
-    return "kvc_" + counter.substr(0, counter.size() - suffix.size()) + "_ns_total";
-  return "kvc_" + counter + "_total";
+// Counters named `<x>_total_ns` or `<x>_ns` are durations: exported in seconds as
+// `kvc_<x>_seconds_total` (Prometheus base units); the rest as `kvc_<name>_total`.
+bool is_duration(const std::string& counter, std::string* base) {
+  for (const std::string suffix : {"_total_ns", "_ns"}) {
+    if (counter.size() > suffix.size() &&
+        counter.compare(counter.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      *base = counter.substr(0, counter.size() - suffix.size());
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string format_seconds(std::uint64_t ns) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.9f", static_cast<double>(ns) / 1e9);
+  return buf;
 }
 
 void gauge_header(std::string& out, const char* name, const char* help) {
@@ -39,10 +53,12 @@ std::string render_prometheus(const CounterSnapshot& counters, const std::vector
                               std::uint64_t leases, std::size_t writer_queue) {
   std::string out;
   for (const auto& [name, value] : counters.items()) {
-    const std::string m = metric_name(name);
+    std::string base;
+    const bool seconds = is_duration(name, &base);
+    const std::string m = seconds ? "kvc_" + base + "_seconds_total" : "kvc_" + name + "_total";
     out += "# HELP " + m + " " + std::string(counter_help(name)) + "\n";
     out += "# TYPE " + m + " counter\n";
-    out += m + " " + std::to_string(value) + "\n";
+    out += m + " " + (seconds ? format_seconds(value) : std::to_string(value)) + "\n";
   }
   struct TierGauge {
     const char* name;

@@ -10,7 +10,8 @@
 
 namespace kvc {
 
-// Counters become `kvc_<name>_total` (a `_total_ns` suffix becomes `_ns_total`);
+// Counters become `kvc_<name>_total`; durations kept in ns (`pack_total_ns`,
+// `longest_prefix_ns`, …) become `kvc_<x>_seconds_total` in seconds;
 // tiers give `kvc_tier_used_bytes`, `kvc_tier_quota_bytes`, `kvc_tier_rows` labelled
 // by tier and dir; plus `kvc_leases` and `kvc_writer_queue_depth` gauges.
 std::string render_prometheus(const CounterSnapshot& counters, const std::vector<TierStats>& tiers,
