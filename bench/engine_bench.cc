@@ -174,6 +174,7 @@ struct Config {
   int n_ctx = 4608;  // ≥ 4096 + generation, padded to 256
   bool quick = false;
   bool chat_full_small_align = false;
+  bool chat_replay = false;  // stride-only chat configs replayed without the model
   bool skip_ttft = false;
   bool skip_chat = false;
 };
@@ -472,8 +473,45 @@ struct ChatConfig {
   std::string name;
   std::int64_t align = 2048;
   bool any_prefix = true;
+  // Stride walk only, computed without the model: the trace's prompts replayed
+  // against a Cache (Cache::longest_prefix, the engine's floor), saving the cold
+  // rows the engine would save (the aligned prefix, when longer than the hit) with
+  // stand-in payloads. No time to first token.
+  bool replay = false;
   std::vector<ChatPoint> points;
 };
+
+void replay_stride_walk(const fs::path& dir, ChatConfig& cfg, const std::vector<ChatTurn>& trace) {
+  kvc::CacheOptions co;
+  co.tiers = {{kvc::TierKind::kDisk, dir.string(), 1ull << 30}};
+  co.watch_directories = false;
+  co.policy.boundary_align_tokens = cfg.align;
+  auto cache = kvc::Cache::open(co);
+  if (!cache.ok()) std::exit(1);
+  const kvc::SavePolicy& policy = (*cache)->policy();
+  const std::size_t floor = static_cast<std::size_t>(std::max<std::int64_t>(policy.min_tokens, 1));
+  const kvc::KeyNamespace ns{};
+  for (std::size_t t = 0; t < trace.size(); ++t) {
+    const std::vector<std::uint32_t> prompt(trace[t].prompt.begin(), trace[t].prompt.end());
+    std::size_t cached = 0;
+    {
+      kvc::PrefixHit hit = (*cache)->longest_prefix(ns, prompt);
+      if (hit.lease && hit.length >= floor) cached = hit.length;
+    }
+    if (policy.allows_cold(prompt.size())) {
+      if (auto b = policy.aligned_length(prompt.size()); b && *b > cached) {
+        kvc::SaveRequest sr;
+        sr.ns = ns;
+        sr.tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(*b));
+        sr.reason = kvc::SaveReason::kCold;
+        sr.payload.resize(64);
+        (void)(*cache)->save(std::move(sr), std::chrono::seconds(10));
+      }
+    }
+    cfg.points.push_back({prompt.size(), cached, prompt.size() - cached, cached ? "longest_prefix" : "miss", -1, 0, "", true});
+    std::printf("  turn %2zu: prompt %5zu cached %5zu (replayed)\n", t + 1, prompt.size(), cached);
+  }
+}
 
 // Config 0 builds the trace (its replies, generated greedily, become the
 // assistant turns); the others replay the same prompt token lists.
@@ -484,6 +522,12 @@ void run_chat(const Config& c, const fs::path& work, std::vector<ChatConfig>& co
     ChatConfig& cfg = configs[k];
     const fs::path dir = work / ("chat-" + std::to_string(k));
     fs::remove_all(dir);
+    if (cfg.replay) {
+      std::printf(" -- %s (replayed through Cache::longest_prefix, no model)\n", cfg.name.c_str());
+      replay_stride_walk(dir, cfg, trace);
+      fs::remove_all(dir);
+      continue;
+    }
     auto e = open_engine(engine_options(c, dir, cfg.align, cfg.any_prefix));
     std::printf(" -- %s (load %s)\n", cfg.name.c_str(), loadavg().c_str());
     if (k == 0) {
@@ -578,14 +622,17 @@ int main(int argc, char** argv) {
     else if (a == "--n-ctx") c.n_ctx = std::atoi(next().c_str());
     else if (a == "--quick") c.quick = true;
     else if (a == "--chat-full-small-align") c.chat_full_small_align = true;
+    else if (a == "--chat-replay-stride") c.chat_replay = true;
     else if (a == "--skip-ttft") c.skip_ttft = true;
     else if (a == "--skip-chat") c.skip_chat = true;
     else {
       std::printf(
           "usage: engine_bench --model FILE [--out-dir DIR] [--work-dir DIR] [--threads N] [--sizes 512,2048,4096]\n"
           "                    [--turns 10] [--reply-tokens 12] [--small-align 256] [--reps 5] [--n-ctx 4608]\n"
-          "                    [--quick] [--chat-full-small-align] [--skip-ttft] [--skip-chat]\n"
-          "--quick: sizes 512,2048 and 3 repetitions (unless given).\n");
+          "                    [--quick] [--chat-full-small-align] [--chat-replay-stride] [--skip-ttft] [--skip-chat]\n"
+          "--quick: sizes up to 2048, 3 repetitions, replies of 8 tokens, stride-only chat replayed.\n"
+          "--chat-replay-stride: the stride-walk-only chat configurations replayed through a Cache\n"
+          "  (Cache::longest_prefix, the engine's cold-save rule, stand-in payloads) instead of run on the model.\n");
       return a == "-h" || a == "--help" ? 0 : 2;
     }
   }
@@ -596,6 +643,8 @@ int main(int argc, char** argv) {
   if (c.quick) {
     c.sizes.erase(std::remove_if(c.sizes.begin(), c.sizes.end(), [](int n) { return n > 2048; }), c.sizes.end());
     c.reps = std::min(c.reps, 3);
+    c.reply_tokens = std::min(c.reply_tokens, 8);
+    c.chat_replay = true;
   }
   const fs::path work = c.work_dir.empty() ? fs::temp_directory_path() / ("kvc-engine-bench-" + std::to_string(::getpid()))
                                            : fs::path(c.work_dir);
@@ -664,10 +713,12 @@ int main(int argc, char** argv) {
   std::vector<ChatTurn> trace;
   if (!c.skip_chat) {
     const std::string sa = std::to_string(c.small_align);
-    chat.push_back({"full lookup, align 2048", 2048, true, {}});
-    chat.push_back({"stride walk only, align 2048", 2048, false, {}});
-    if (c.chat_full_small_align) chat.push_back({"full lookup, align " + sa, c.small_align, true, {}});
-    chat.push_back({"stride walk only, align " + sa, c.small_align, false, {}});
+    const bool rp = c.chat_replay;
+    const std::string tag = rp ? " (replayed)" : "";
+    chat.push_back({"full lookup, align 2048", 2048, true, false, {}});
+    chat.push_back({"stride walk only, align 2048" + tag, 2048, false, rp, {}});
+    if (c.chat_full_small_align) chat.push_back({"full lookup, align " + sa, c.small_align, true, false, {}});
+    chat.push_back({"stride walk only, align " + sa + tag, c.small_align, false, rp, {}});
     run_chat(c, work, chat, trace);
   }
   const double total_s = ms_since(wall0) / 1000;
@@ -773,7 +824,10 @@ int main(int argc, char** argv) {
       for (std::size_t k = 0; k < chat.size(); ++k) {
         if (t >= chat[k].points.size()) continue;
         const ChatPoint& p = chat[k].points[t];
-        std::snprintf(buf, sizeof buf, " %zu (%.1f s)%s |", p.cached, p.ttft / 1000, p.reply_matches ? "" : "*");
+        if (p.ttft < 0)
+          std::snprintf(buf, sizeof buf, " %zu |", p.cached);
+        else
+          std::snprintf(buf, sizeof buf, " %zu (%.1f s)%s |", p.cached, p.ttft / 1000, p.reply_matches ? "" : "*");
         md << buf;
         sum_cached[k] += p.cached;
         sum_prefill[k] += p.prefilled;
@@ -783,13 +837,17 @@ int main(int argc, char** argv) {
     }
     md << "| **all** | **" << sum_prompt << "** |";
     for (std::size_t k = 0; k < chat.size(); ++k) {
-      std::snprintf(buf, sizeof buf, " **%zu (%.0f%%), %.0f s** |", sum_cached[k],
-                    100.0 * static_cast<double>(sum_cached[k]) / static_cast<double>(std::max<std::size_t>(sum_prompt, 1)),
-                    sum_ttft[k] / 1000);
+      const double share =
+          100.0 * static_cast<double>(sum_cached[k]) / static_cast<double>(std::max<std::size_t>(sum_prompt, 1));
+      if (chat[k].replay)
+        std::snprintf(buf, sizeof buf, " **%zu (%.0f%%)** |", sum_cached[k], share);
+      else
+        std::snprintf(buf, sizeof buf, " **%zu (%.0f%%), %.0f s** |", sum_cached[k], share, sum_ttft[k] / 1000);
       md << buf;
     }
     md << "\n\nEach cell: cached tokens (time to first token). Last row: cached tokens over all turns "
-          "(share of all prompt tokens), summed time to first token.\n";
+          "(share of all prompt tokens), summed time to first token. \"(replayed)\": the trace's prompts replayed "
+          "through Cache::longest_prefix with the engine's cold-save rule, without the model (no timings).\n";
   }
   const std::string mds = md.str();
   std::ofstream(out / "engine_results.md") << mds;

@@ -38,7 +38,7 @@ def ttft_panel(ax, rows):
         xs = [k + (i - 1) * width for k in range(len(sizes))]
         bars = ax.bar(xs, vals, width, label=label, color=color)
         for b, v in zip(bars, vals):
-            ax.annotate(f"{v:.1f}" if v >= 1 else f"{v * 1000:.0f} ms", (b.get_x() + b.get_width() / 2, v),
+            ax.annotate(f"{v:.1f} s" if v >= 1 else f"{v * 1000:.0f} ms", (b.get_x() + b.get_width() / 2, v),
                         ha="center", va="bottom", fontsize=7)
     ax.set_yscale("log")
     ax.set_xticks(range(len(sizes)), [str(n) for n in sizes])

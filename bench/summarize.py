@@ -12,6 +12,8 @@ argument string. The ratio is  baseline time / kvc time  on the same clock, so
 > 1 means kvc is faster than its baseline and < 1 means it is slower (for I/O the
 raw baseline is a floor: the ratio is the share of raw speed kvc keeps).
 
+With --benchmark_repetitions the JSON holds aggregates and the table shows medians.
+
 Time per op is the clock Google Benchmark used for the rates: wall time for
 benchmarks run with UseRealTime/UseManualTime (names containing /real_time or
 /manual_time), CPU time of the benchmark thread otherwise.
