@@ -196,10 +196,7 @@ void Cache::Impl::register_found(index::RowInfo row, std::uint32_t hits, bool fr
     tier(id).force_charge(size);
 }
 
-void Cache::Impl::note_hit(const Key& key) {
-  std::lock_guard lock(bg_mu);
-  dirty_hits.insert(key);
-}
+void Cache::Impl::note_hit(const Key& key) { dirty_hits.mark(key); }
 
 void Cache::Impl::background_loop() {
   std::unique_lock lock(bg_mu);
@@ -214,11 +211,7 @@ void Cache::Impl::background_loop() {
 }
 
 void Cache::Impl::persist_hits() {
-  std::unordered_set<Key> keys;
-  {
-    std::lock_guard lock(bg_mu);
-    keys.swap(dirty_hits);
-  }
+  const std::vector<Key> keys = dirty_hits.take();
   for (const auto& key : keys) {
     auto snap = index.get(key);
     if (!snap || snap->status != index::RowStatus::kAvailable) continue;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cache/counters.h"
+#include "cache/dirty_keys.h"
 #include "cache/pressure.h"
 #include "cache/writer_pool.h"
 #include "index/index.h"
@@ -44,8 +45,8 @@ struct Cache::Impl {
   std::mutex bg_mu;
   std::condition_variable bg_cv;
   bool bg_stop = false;
-  std::unordered_set<Key> dirty_hits;  // keys whose hit count should be persisted
   std::thread bg_thread;
+  DirtyKeys dirty_hits;  // keys whose hit count should be persisted (sharded, no global lock)
 
   explicit Impl(CacheOptions o);
 

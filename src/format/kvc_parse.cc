@@ -1,4 +1,5 @@
 // KVC v1 reader: the validation of format.md §2.4, first failure wins.
+#include <limits>
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -154,16 +155,16 @@ Parsed<KvcMeta> parse_meta(std::span<const std::byte> prefix, std::uint64_t file
   m.ctx_params_hash = as_digest(*known[kTagCtxParamsHash]);
   const auto ids = *known[kTagTokenIds];
   m.tokens.resize(n_tokens);
-  for (std::size_t i = 0; i < m.tokens.size(); ++i) m.tokens[i] = le::get_u32(ids.data() + 4 * i);
+  le::get_u32_array(ids.data(), m.tokens.data(), m.tokens.size());
   if (known[kTagHostname]) m.hostname = as_string(*known[kTagHostname]);
   if (known[kTagProducerVersion]) m.producer_version = as_string(*known[kTagProducerVersion]);
   if (known[kTagSaveReasonDetail]) m.save_reason_detail = as_string(*known[kTagSaveReasonDetail]);
   if (known[kTagNextTokenLogits]) {
     const auto v = *known[kTagNextTokenLogits];
     m.next_token_logits.resize(v.size() / 4);
-    for (std::size_t i = 0; i < m.next_token_logits.size(); ++i) {
-      m.next_token_logits[i] = std::bit_cast<float>(le::get_u32(v.data() + 4 * i));
-    }
+    static_assert(sizeof(float) == 4 && std::numeric_limits<float>::is_iec559);
+    le::get_u32_array(v.data(), reinterpret_cast<std::uint32_t*>(m.next_token_logits.data()),
+                      m.next_token_logits.size());
   }
   return {std::move(m), {}};
 }

@@ -1,7 +1,9 @@
 // Little-endian integer encoding for the KVC codec (format.md: all integers are LE).
 #pragma once
 
+#include <bit>
 #include <cstddef>
+#include <cstring>
 #include <cstdint>
 #include <vector>
 
@@ -27,6 +29,15 @@ inline std::uint32_t get_u32(const std::byte* p) {
   std::uint32_t v = 0;
   for (int i = 0; i < 4; ++i) v |= std::uint32_t{std::to_integer<std::uint8_t>(p[i])} << (8 * i);
   return v;
+}
+
+// Decodes n u32 LE values: one memcpy on little-endian hosts.
+inline void get_u32_array(const std::byte* p, std::uint32_t* out, std::size_t n) {
+  if constexpr (std::endian::native == std::endian::little) {
+    if (n != 0) std::memcpy(out, p, 4 * n);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) out[i] = get_u32(p + 4 * i);
+  }
 }
 
 inline std::uint64_t get_u64(const std::byte* p) {

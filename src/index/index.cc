@@ -115,20 +115,34 @@ std::optional<RowSnapshot> Index::get(const Key& key) const {
   return it->second->snapshot();
 }
 
-Result<Lease> Index::checkout(const Key& key) {
+Lease Index::try_checkout(const Key& key, Miss* miss) {
   Shard& s = impl_->shard(key);
   std::lock_guard lock(s.mu);
   auto it = s.rows.find(key);
-  if (it == s.rows.end()) return Result<Lease>(Code::kNotFound, "no row for key " + key.hex());
+  if (it == s.rows.end()) {
+    *miss = Miss::kAbsent;
+    return {};
+  }
   std::shared_ptr<Entry> e = it->second;
   if (e->status == RowStatus::kWriting) {
-    if (impl_->drop_if_stale_locked(s, e, impl_->now())) {
-      return Result<Lease>(Code::kNotFound, "no row for key " + key.hex() + " (its save expired)");
-    }
-    return Result<Lease>(Code::kBusy, "key " + key.hex() + " is being written");
+    *miss = impl_->drop_if_stale_locked(s, e, impl_->now()) ? Miss::kExpired : Miss::kBusy;
+    return {};
   }
   impl_->lease_locked(*e, impl_->now());
   return Lease(this, std::move(e));
+}
+
+Result<Lease> Index::checkout(const Key& key) {
+  Miss miss = Miss::kAbsent;
+  Lease lease = try_checkout(key, &miss);
+  if (lease) return lease;
+  // Messages are built outside the shard lock, only for callers that get an error.
+  switch (miss) {
+    case Miss::kAbsent: return Result<Lease>(Code::kNotFound, "no row for key " + key.hex());
+    case Miss::kExpired: return Result<Lease>(Code::kNotFound, "no row for key " + key.hex() + " (its save expired)");
+    case Miss::kBusy: break;
+  }
+  return Result<Lease>(Code::kBusy, "key " + key.hex() + " is being written");
 }
 
 Result<Lease> Index::checkout_or_wait(const Key& key, std::chrono::steady_clock::time_point deadline) {
@@ -172,13 +186,14 @@ StrideMatch Index::longest_prefix(const KeyNamespace& ns, std::span<const std::u
   const std::vector<Key> keys = PrefixHasher::keys_at(ns, tokens.first(top), lengths);
   for (std::size_t i = lengths.size(); i-- > 0;) {
     ++out.probes;
-    Result<Lease> r = checkout(keys[i]);
-    if (r.ok()) {
-      out.lease = std::move(r).value();
+    Miss miss = Miss::kAbsent;
+    Lease lease = try_checkout(keys[i], &miss);  // no error strings on the probe path
+    if (lease) {
+      out.lease = std::move(lease);
       out.length = lengths[i];
       return out;
     }
-    if (r.status().code() == Code::kBusy) out.busy_seen = true;
+    if (miss == Miss::kBusy) out.busy_seen = true;
     // kNotFound (absent, or removed meanwhile): try the next shorter length.
   }
   return out;

@@ -193,6 +193,9 @@ class Index {
  private:
   friend class Lease;
   friend class Reservation;
+  enum class Miss { kAbsent, kExpired, kBusy };
+  // checkout without building a Status: an empty Lease and the reason on a miss.
+  Lease try_checkout(const Key& key, Miss* miss);
   void release(Entry& e);
   void drop_reservation(const Key& key, std::uint64_t token);
   struct Impl;
