@@ -51,6 +51,22 @@ struct EngineOptions {
   CacheOptions cache;
   // Deadline of the synchronous shutdown saves.
   std::chrono::milliseconds shutdown_deadline{10'000};
+  // Sticky sessions (engine.md §1 step 7): a finished request's sequence is not
+  // cleared but parked — its KV cells and token list (prompt + reply, what the
+  // finish save describes) stay, keyed by its finish key. A later request whose
+  // prompt starts with a parked token list (typically parent_key = that finish
+  // key) continues on that sequence with no restore: path "resume", tier
+  // "sequence", restore_ms 0, cached_tokens the reused length; a prompt that
+  // diverges inside the parked tokens truncates them (plain KV models only, at
+  // least policy.min_tokens kept). A cache row covering more of the prompt wins.
+  // When a request needs a sequence and none is free, the least recently parked
+  // one is evicted: a synchronous save (reason evict, within evict_deadline; a
+  // counted duplicate when its finish row already landed), then cleared. At
+  // shutdown parked sequences get shutdown saves after the live ones. The
+  // scheduler thread (every sequence) waits for an evict save. Ignored (off) with
+  // model.kv_unified: parked cells would take cells the live sequences need.
+  bool sticky_sessions = true;
+  std::chrono::milliseconds evict_deadline{2'000};
   // Whether the longest-prefix step uses the any-token prefix index (on: the
   // default, engine.md §1). Off, prefix hits come from the stride walk only
   // (Cache::longest_prefix, rows at multiples of boundary_align_tokens): for
@@ -82,17 +98,18 @@ std::string_view finish_reason_name(FinishReason r);  // "stop", "length", "eos"
 struct RequestReport {
   LookupPath path = LookupPath::kMiss;
   MissReason miss_reason = MissReason::kNone;  // for a miss, and for a parent_key that fell through
-  std::string tier;                  // tier the restored row came from ("" on a miss)
+  std::string tier;                  // tier the restored row came from ("" on a miss; "sequence": a
+                                     // parked sequence continued, sticky sessions)
   std::size_t prompt_tokens = 0;
-  std::size_t cached_tokens = 0;     // prefix tokens reused from the cache
+  std::size_t cached_tokens = 0;     // prefix tokens reused (a cache row or a parked sequence)
   std::size_t prefilled_tokens = 0;  // tokens decoded to finish the prompt
   std::size_t generated_tokens = 0;
-  bool logits_from_cache = false;    // first token sampled from stored logits (no decode)
+  bool logits_from_cache = false;    // first token sampled from a cache row's stored logits (no decode)
   double restore_ms = 0;
   double prefill_ms = 0;
   double time_to_first_token_ms = 0;
   double total_ms = 0;
-  std::optional<Key> restored_key;
+  std::optional<Key> restored_key;   // unset when nothing was restored (miss, parked sequence)
   std::optional<Key> finish_key;     // key of the finish save (prompt + reply)
   FinishReason finish_reason = FinishReason::kStop;
 };

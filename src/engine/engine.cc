@@ -199,14 +199,16 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   env.fingerprint_mode = m.fingerprint_mode;
   env.quant_bits = engine::quant_bits_for(engine::ftype_quant_name(static_cast<int>(llama_model_ftype(model))));
   env.shutdown_deadline = options.shutdown_deadline;
+  env.sticky_sessions = options.sticky_sessions && !m.kv_unified;
+  env.evict_deadline = options.evict_deadline;
+  env.allow_truncation = impl->allow_truncation;
   impl->options = std::move(options);
   impl->scheduler = std::make_unique<engine::Scheduler>(std::move(env), impl->options.model.n_seq);
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 
 Result<CompletionResult> Engine::complete(CompletionRequest request) {
-  auto job = std::make_unique<engine::Job>();
-  job->t_start = Clock::now();
+  const auto t_start = Clock::now();
   std::vector<std::int32_t> ids;
   if (request.prompt_tokens) {
     ids = *request.prompt_tokens;
@@ -221,23 +223,44 @@ Result<CompletionResult> Engine::complete(CompletionRequest request) {
                                               " tokens; the context holds " + std::to_string(impl_->n_ctx_seq) +
                                               " per sequence (raise model.n_ctx or shorten the prompt)");
   }
-  job->prompt.reserve(ids.size());
+  std::vector<std::uint32_t> prompt;
+  prompt.reserve(ids.size());
   for (std::size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= impl_->n_vocab) {
       return Status(Code::kInvalidArgument, "prompt token " + std::to_string(i) + " = " + std::to_string(ids[i]) +
                                                 " is not in the vocabulary (0.." + std::to_string(impl_->n_vocab - 1) + ")");
     }
-    job->prompt.push_back(static_cast<std::uint32_t>(ids[i]));
+    prompt.push_back(static_cast<std::uint32_t>(ids[i]));
   }
-  engine::LookupOptions lo{.allow_truncation = impl_->allow_truncation,
-                           .parent_key = request.parent_key,
-                           .use_any_prefix = impl_->options.any_prefix_lookup};
-  job->start = engine::find_start_state(*impl_->cache, impl_->ns, job->prompt, lo);
-  job->lookup_ms = engine::ms_between(job->t_start, Clock::now());
-  job->request = std::move(request);
-  auto done = job->done.get_future();
-  impl_->scheduler->submit(std::move(job));
-  return done.get();
+  // Sticky sessions: a parent_key naming a parked sequence that prefixes the
+  // prompt needs no lookup (no wait for its finish save, no load). If that
+  // sequence is evicted before admission the job bounces and is looked up.
+  for (int attempt = 0;; ++attempt) {
+    auto job = std::make_unique<engine::Job>();
+    job->t_start = t_start;
+    job->bounced = std::make_shared<bool>(false);
+    job->skipped_lookup = attempt == 0 && request.parent_key &&
+                          impl_->scheduler->parked_prefix_of(*request.parent_key, prompt);
+    if (!job->skipped_lookup) {
+      engine::LookupOptions lo{.allow_truncation = impl_->allow_truncation,
+                               .parent_key = request.parent_key,
+                               .use_any_prefix = impl_->options.any_prefix_lookup};
+      job->start = engine::find_start_state(*impl_->cache, impl_->ns, prompt, lo);
+    }
+    job->lookup_ms = engine::ms_between(t_start, Clock::now());
+    const auto bounced = job->bounced;
+    if (job->skipped_lookup) {
+      job->prompt = prompt;
+      job->request = request;  // kept for a bounce
+    } else {
+      job->prompt = std::move(prompt);
+      job->request = std::move(request);
+    }
+    auto done = job->done.get_future();
+    impl_->scheduler->submit(std::move(job));
+    auto result = done.get();
+    if (!*bounced) return result;
+  }
 }
 
 Result<std::vector<std::int32_t>> Engine::tokenize(std::string_view text, bool add_bos) const {

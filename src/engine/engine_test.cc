@@ -197,7 +197,9 @@ TEST(Engine, RowsOfAnotherModelOrContextAreNeverRestored) {
 TEST(Engine, CorruptFileIsALoadFailureAndTheRequestCompletesCold) {
   KVC_REQUIRE_MODEL(model);
   kvc::testing::TempDir dir("kvc-engine");
-  auto e = open_engine(test_options(model, dir.path()));
+  auto o = test_options(model, dir.path());
+  o.sticky_sessions = false;  // else the parked first request would serve the second
+  auto e = open_engine(o);
   const auto p = random_prompt(64, 10);
   auto cold = run(*e, greedy(p));
   e->cache().flush();

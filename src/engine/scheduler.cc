@@ -8,6 +8,7 @@ namespace kvc::engine {
 Scheduler::Scheduler(SchedulerEnv env, int n_seq) : env_(std::move(env)) {
   slots_.reserve(static_cast<std::size_t>(n_seq));
   for (int i = 0; i < n_seq; ++i) slots_.emplace_back(static_cast<llama_seq_id>(i));
+  parked_.resize(static_cast<std::size_t>(n_seq));
   thread_ = std::thread([this] { run(); });
 }
 
@@ -34,6 +35,23 @@ void Scheduler::shutdown() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool Scheduler::parked_prefix_of(const Key& parent, std::span<const std::uint32_t> prompt) {
+  std::lock_guard lock(mu_);
+  for (const ParkedEntry& p : parked_) {
+    if (p.tokens && p.key == parent && !p.tokens->empty() && p.tokens->size() <= prompt.size() &&
+        std::equal(p.tokens->begin(), p.tokens->end(), prompt.begin()))
+      return true;
+  }
+  return false;
+}
+
+void Scheduler::set_parked_entry(const Slot& slot, bool parked) {
+  ParkedEntry e;
+  if (parked) e = {slot.parked_key, std::make_shared<const std::vector<std::uint32_t>>(slot.tokens)};
+  std::lock_guard lock(mu_);
+  parked_[static_cast<std::size_t>(slot.seq)] = std::move(e);
+}
+
 void Scheduler::run() {
   Batch batch(env_.n_batch);
   for (;;) {
@@ -47,12 +65,13 @@ void Scheduler::run() {
       if (stop) {
         incoming.swap(queue_);
       } else {
-        for (Slot& s : slots_) {
-          if (queue_.empty()) break;
-          if (!s.busy()) {
-            incoming.push_back(std::move(queue_.front()));
-            queue_.pop_front();
-          }
+        // A parked sequence is available too: resumed, or evicted for the job.
+        std::size_t avail = 0;
+        for (const Slot& s : slots_) avail += s.busy() ? 0 : 1;
+        while (avail > 0 && !queue_.empty()) {
+          incoming.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+          --avail;
         }
       }
     }
@@ -65,16 +84,14 @@ void Scheduler::run() {
         s.finish_reason = FinishReason::kCancelled;
         finish(s, nullptr, /*save_finish=*/false);
       }
+      // Parked sequences after the live ones: their finish save usually landed
+      // already (the shutdown save is then a counted duplicate).
+      for (Slot& s : slots_) {
+        if (s.phase == SlotPhase::kParked) evict(s, SaveReason::kShutdown, deadline);
+      }
       return;
     }
-    for (auto& job : incoming) {
-      for (Slot& s : slots_) {
-        if (!s.busy()) {
-          admit(s, std::move(job));
-          break;
-        }
-      }
-    }
+    place(incoming);
     if (!build_batch(batch)) continue;
     const int rc = llama_decode(env_.ctx, batch.get());
     if (rc != 0) {
@@ -86,10 +103,107 @@ void Scheduler::run() {
   }
 }
 
-void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job) {
-  slot.reset();
+void Scheduler::place(std::deque<std::unique_ptr<Job>>& incoming) {
+  std::vector<Slot*> target(incoming.size(), nullptr);
+  std::vector<std::size_t> resume(incoming.size(), 0);
+  std::vector<bool> claimed(slots_.size(), false);
+  // 1. Jobs that continue a parked sequence (the longest match). A loaded cache
+  //    row wins when it covers more of the prompt, or as much when the parked
+  //    sequence would have to be truncated (its session then stays intact).
+  for (std::size_t i = 0; i < incoming.size(); ++i) {
+    const Job& j = *incoming[i];
+    std::size_t best = 0;
+    for (std::size_t k = 0; k < slots_.size(); ++k) {
+      if (claimed[k] || slots_[k].phase != SlotPhase::kParked) continue;
+      const std::size_t u = parked_match(slots_[k], j);
+      const bool beats_row =
+          !j.start.file || u > j.start.usable || (u == j.start.usable && u == slots_[k].tokens.size());
+      if (u > best && beats_row) {
+        best = u;
+        target[i] = &slots_[k];
+      }
+    }
+    if (target[i] != nullptr) {
+      claimed[static_cast<std::size_t>(target[i]->seq)] = true;
+      resume[i] = best;
+    }
+  }
+  // 2. The others: a free sequence, else the least recently parked one.
+  for (std::size_t i = 0; i < incoming.size(); ++i) {
+    if (target[i] != nullptr) continue;
+    Job& j = *incoming[i];
+    if (j.skipped_lookup) {  // its parked sequence is gone: the caller looks up and resubmits
+      *j.bounced = true;
+      j.done.set_value(Status(Code::kUnavailable, "parked sequence evicted; look up again"));
+      incoming[i].reset();
+      continue;
+    }
+    Slot* pick = nullptr;
+    for (std::size_t k = 0; k < slots_.size() && pick == nullptr; ++k)
+      if (!claimed[k] && slots_[k].phase == SlotPhase::kFree) pick = &slots_[k];
+    for (std::size_t k = 0; k < slots_.size() && pick == nullptr; ++k) {
+      if (claimed[k] || slots_[k].phase != SlotPhase::kParked) continue;
+      for (std::size_t m = k; m < slots_.size(); ++m)
+        if (!claimed[m] && slots_[m].phase == SlotPhase::kParked && slots_[m].parked_order < slots_[k].parked_order)
+          k = m;
+      pick = &slots_[k];
+    }
+    if (pick == nullptr) continue;  // cannot happen: run() takes no more jobs than available sequences
+    if (pick->phase == SlotPhase::kParked) evict(*pick, SaveReason::kEvict, Clock::now() + env_.evict_deadline);
+    claimed[static_cast<std::size_t>(pick->seq)] = true;
+    target[i] = pick;
+  }
+  for (std::size_t i = 0; i < incoming.size(); ++i)
+    if (incoming[i] && target[i] != nullptr) admit(*target[i], std::move(incoming[i]), resume[i]);
+}
+
+std::size_t Scheduler::parked_match(const Slot& slot, const Job& job) const {
+  const auto& t = slot.tokens;
+  const auto& p = job.prompt;
+  const std::size_t n = std::min(t.size(), p.size());
+  const std::size_t lcp =
+      static_cast<std::size_t>(std::mismatch(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(n), p.begin()).first -
+                               t.begin());
+  const std::size_t floor =
+      static_cast<std::size_t>(std::max<std::int64_t>(env_.cache->policy().min_tokens, 1));
+  if (lcp == 0) return 0;
+  if (lcp < t.size() && !(env_.allow_truncation && lcp >= floor)) return 0;
+  // The whole prompt kept: sampling needs the logits after its last token, or a
+  // re-decode of that token (a truncation).
+  const bool have_logits = lcp == t.size() && slot.parked_logits.size() == static_cast<std::size_t>(env_.n_vocab);
+  if (lcp == p.size() && !have_logits && !env_.allow_truncation) return 0;
+  return lcp;
+}
+
+void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_len) {
+  const float* cached_logits = nullptr;
+  std::vector<float> logits_copy;
+  if (resume_len > 0) {
+    // Continue on the parked sequence: keep its first resume_len cells.
+    std::vector<std::uint32_t> kept = std::move(slot.tokens);
+    const bool whole = resume_len == kept.size();
+    if (whole && slot.parked_logits.size() == static_cast<std::size_t>(env_.n_vocab))
+      logits_copy = std::move(slot.parked_logits);
+    set_parked_entry(slot, false);
+    slot.reset();
+    if (!whole && !llama_memory_seq_rm(llama_get_memory(env_.ctx), slot.seq, static_cast<llama_pos>(resume_len), -1)) {
+      llama_memory_seq_rm(llama_get_memory(env_.ctx), slot.seq, -1, -1);
+      resume_len = 0;
+      logits_copy.clear();
+    } else {
+      kept.resize(resume_len);
+    }
+    if (!logits_copy.empty()) cached_logits = logits_copy.data();
+    if (job->start.file) {
+      job->start.file.reset();
+      job->start.lease.release();
+    }
+  } else {
+    slot.reset();
+  }
   slot.job = std::move(job);
   Job& j = *slot.job;
+  slot.prompt_text = j.request.prompt;
   slot.sampler = make_sampler(j.request.sampling);
   slot.text.emplace(j.request.sampling.stop);
   slot.t_prefill_start = Clock::now();
@@ -98,9 +212,14 @@ void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job) {
   r.path = j.start.path;
   r.miss_reason = j.start.miss_reason;
 
-  const float* cached_logits = nullptr;
-  std::vector<float> logits_copy;
-  if (j.start.file) {
+  if (resume_len > 0) {
+    r.path = LookupPath::kResume;
+    r.miss_reason = MissReason::kNone;
+    r.tier = "sequence";
+    r.restore_ms = 0;
+    r.cached_tokens = resume_len;
+    slot.prefill_pos = resume_len;
+  } else if (j.start.file) {
     const auto t0 = Clock::now();
     const bool ok = restore(slot, j);
     r.restore_ms = j.start.load_ms + ms_between(t0, Clock::now());
@@ -119,6 +238,7 @@ void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job) {
     j.start.file.reset();
     j.start.lease.release();
   }
+  if (resume_len == 0 && j.skipped_lookup) r.miss_reason = MissReason::kNoRow;  // the parked sequence could not be kept
   slot.tokens.assign(j.prompt.begin(), j.prompt.begin() + static_cast<std::ptrdiff_t>(slot.prefill_pos));
 
   const std::size_t len = j.prompt.size();
@@ -128,7 +248,7 @@ void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job) {
   }
   if (slot.prefill_pos == len) {
     if (cached_logits != nullptr) {
-      slot.result.report.logits_from_cache = true;
+      slot.result.report.logits_from_cache = resume_len == 0;  // from a cache row, not a parked sequence
       start_generating(slot, cached_logits);
       return;
     }
@@ -231,7 +351,8 @@ void Scheduler::after_decode() {
         on_sampled(s, sample_from_logits(s.sampler.get(), logits, env_.n_vocab, scratch_));
         break;
       }
-      case SlotPhase::kFree: break;
+      case SlotPhase::kFree:
+      case SlotPhase::kParked: break;
     }
     s.chunk_end = 0;
   }

@@ -9,6 +9,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -31,6 +32,12 @@ struct SchedulerEnv {
   format::FingerprintMode fingerprint_mode = format::FingerprintMode::kSafe;
   std::uint8_t quant_bits = 0;
   std::chrono::milliseconds shutdown_deadline{10'000};
+  // Sticky sessions (EngineOptions::sticky_sessions, off with kv_unified) and the
+  // deadline of the synchronous evict save of a parked sequence.
+  bool sticky_sessions = true;
+  std::chrono::milliseconds evict_deadline{2'000};
+  // Whether a sequence may be truncated with llama_memory_seq_rm (plain KV only).
+  bool allow_truncation = true;
 };
 
 class Scheduler {
@@ -47,9 +54,19 @@ class Scheduler {
   // (reason shutdown, within env.shutdown_deadline) and complete as cancelled.
   void shutdown();
 
+  // Whether a parked sequence has key `parent` and its tokens are a prefix of
+  // `prompt` (any thread; the caller may then skip the cache lookup).
+  bool parked_prefix_of(const Key& parent, std::span<const std::uint32_t> prompt);
+
  private:
   void run();
-  void admit(Slot& slot, std::unique_ptr<Job> job);
+  // Puts admitted jobs on sequences: a parked sequence they continue, else a free
+  // one, else the least recently parked one (evicted first).
+  void place(std::deque<std::unique_ptr<Job>>& incoming);
+  // Tokens of parked `slot` the job can keep (0: none).
+  std::size_t parked_match(const Slot& slot, const Job& job) const;
+  // resume_len: the job continues on parked `slot`, keeping this many of its tokens.
+  void admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_len = 0);
   bool restore(Slot& slot, Job& job);
   bool build_batch(Batch& batch);
   void after_decode();
@@ -62,6 +79,10 @@ class Scheduler {
   std::optional<Key> save(Slot& slot, SaveReason reason, const float* logits, bool sync,
                           Clock::time_point deadline = {});
   void release(Slot& slot);
+  void park(Slot& slot, const float* logits);
+  // Synchronous save of a parked sequence (evict or shutdown reason), then clears it.
+  void evict(Slot& slot, SaveReason reason, Clock::time_point deadline);
+  void set_parked_entry(const Slot& slot, bool parked);
 
   SchedulerEnv env_;
   std::vector<Slot> slots_;
@@ -71,6 +92,13 @@ class Scheduler {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Job>> queue_;
+  // Per sequence: key and tokens when parked (a copy for parked_prefix_of).
+  struct ParkedEntry {
+    Key key;
+    std::shared_ptr<const std::vector<std::uint32_t>> tokens;
+  };
+  std::vector<ParkedEntry> parked_;
+  std::uint64_t park_counter_ = 0;  // scheduler thread only
   bool stopping_ = false;
   std::thread thread_;
 };

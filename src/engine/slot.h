@@ -7,6 +7,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "engine/llama_handles.h"
@@ -31,9 +32,18 @@ struct Job {
   Clock::time_point t_start;
   double lookup_ms = 0;  // lookup + load, on the caller's thread
   std::promise<Result<CompletionResult>> done;
+  // Sticky sessions: the caller skipped the cache lookup because parent_key named
+  // a parked sequence whose tokens prefix the prompt. If that sequence is gone by
+  // admission (evicted meanwhile), the scheduler sets *bounced and fulfils `done`
+  // with an error; the caller then looks up (the evict save is in the cache) and
+  // submits again.
+  bool skipped_lookup = false;
+  std::shared_ptr<bool> bounced;
 };
 
-enum class SlotPhase { kFree, kPrefill, kGenerate, kFinishing };
+// kParked: a finished request's sequence kept for a sticky session — its cells
+// and `tokens` stay (prompt + reply, what the finish save describes), no job.
+enum class SlotPhase { kFree, kPrefill, kGenerate, kFinishing, kParked };
 
 struct Slot {
   explicit Slot(llama_seq_id id) : seq(id) {}
@@ -53,13 +63,21 @@ struct Slot {
   FinishReason finish_reason = FinishReason::kStop;
   CompletionResult result;
   Clock::time_point t_prefill_start;
+  std::string prompt_text;  // the request's prompt text (TLV excerpt of saves); kept while parked
+
+  // While parked: the key of `tokens`, the logits after the last token (empty
+  // when unknown) and the park order (least recently parked is evicted first).
+  Key parked_key{};
+  std::vector<float> parked_logits;
+  std::uint64_t parked_order = 0;
 
   // Set while building a batch: index of this slot's logits row in it (-1: none),
   // and the prompt range or pending token it decodes.
   int logits_at = -1;
   std::size_t chunk_end = 0;
 
-  bool busy() const { return phase != SlotPhase::kFree; }
+  // Serving a request (a parked sequence is not busy: it can be resumed or evicted).
+  bool busy() const { return phase != SlotPhase::kFree && phase != SlotPhase::kParked; }
   void reset() {
     phase = SlotPhase::kFree;
     job.reset();
@@ -71,6 +89,10 @@ struct Slot {
     finish_reason = FinishReason::kStop;
     result = {};
     logits_at = -1;
+    prompt_text.clear();
+    parked_key = Key{};
+    parked_logits.clear();
+    parked_order = 0;
   }
 };
 

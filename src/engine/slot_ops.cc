@@ -80,7 +80,13 @@ void Scheduler::finish(Slot& slot, const float* logits, bool save_finish) {
   r.total_ms = ms_between(j.t_start, Clock::now());
   slot.result.text = slot.text->text();
   j.done.set_value(std::move(slot.result));
-  release(slot);
+  // A completed request keeps its sequence for a sticky session (a cancelled one
+  // too: its cells and token list agree); shutdown (save_finish false) does not.
+  if (save_finish && env_.sticky_sessions && !slot.tokens.empty()) {
+    park(slot, logits);
+  } else {
+    release(slot);
+  }
 }
 
 std::optional<Key> Scheduler::save(Slot& slot, SaveReason reason, const float* logits, bool sync,
@@ -102,7 +108,7 @@ std::optional<Key> Scheduler::save(Slot& slot, SaveReason reason, const float* l
   req.reason = reason;
   req.payload = std::move(payload);
   if (logits != nullptr) req.next_token_logits.assign(logits, logits + env_.n_vocab);
-  req.prompt_text = prompt_excerpt(slot.job->request.prompt);
+  req.prompt_text = prompt_excerpt(slot.prompt_text);
   req.quant_bits = env_.quant_bits;
   req.context_size = static_cast<std::uint32_t>(env_.n_ctx_seq);
   const Key key = derive_key(env_.ns, slot.tokens);
@@ -121,6 +127,34 @@ std::optional<Key> Scheduler::save(Slot& slot, SaveReason reason, const float* l
 void Scheduler::release(Slot& slot) {
   llama_memory_seq_rm(llama_get_memory(env_.ctx), slot.seq, -1, -1);
   slot.reset();
+}
+
+// Keeps the finished sequence: cells stay in the KV cache, `tokens` (prompt +
+// reply, decoded in full) stay with them, keyed like the finish save.
+void Scheduler::park(Slot& slot, const float* logits) {
+  std::vector<std::uint32_t> tokens = std::move(slot.tokens);
+  std::string prompt_text = std::move(slot.prompt_text);
+  slot.reset();
+  slot.tokens = std::move(tokens);
+  slot.prompt_text = std::move(prompt_text);
+  slot.phase = SlotPhase::kParked;
+  slot.parked_key = derive_key(env_.ns, slot.tokens);
+  if (logits != nullptr) slot.parked_logits.assign(logits, logits + env_.n_vocab);
+  slot.parked_order = ++park_counter_;
+  set_parked_entry(slot, true);
+}
+
+// Before a parked sequence is given away (or the process stops): a synchronous
+// save within the deadline. When its row is already in the cache (the finish save
+// landed) the cache answers kAlreadyPresent and counts a duplicate.
+void Scheduler::evict(Slot& slot, SaveReason reason, Clock::time_point deadline) {
+  if (Clock::now() < deadline) {
+    const float* logits =
+        slot.parked_logits.size() == static_cast<std::size_t>(env_.n_vocab) ? slot.parked_logits.data() : nullptr;
+    save(slot, reason, logits, /*sync=*/true, deadline);
+  }
+  set_parked_entry(slot, false);
+  release(slot);
 }
 
 }  // namespace kvc::engine

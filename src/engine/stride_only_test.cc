@@ -13,6 +13,7 @@ namespace {
 RequestReport grown_prompt_report(const std::string& model, const std::string& dir, bool any_prefix) {
   auto o = test_options(model, dir);
   o.any_prefix_lookup = any_prefix;
+  o.sticky_sessions = false;  // the cache's paths, not the parked first request
   auto e = Engine::open(o);
   EXPECT_TRUE(e.ok()) << e.status().to_string();
   if (!e.ok()) return {};
