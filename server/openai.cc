@@ -230,7 +230,7 @@ std::variant<ParsedRequest, ApiError> parse_request(std::string_view body, bool 
   Json obj;
   try {
     obj = Json::parse(body);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for numbers like 1E999
     return bad_request(std::string("the body is not valid JSON: ") + e.what(), "", "invalid_json");
   }
   if (!obj.is_object()) return bad_request("the body must be a JSON object", "", "invalid_json");
@@ -246,7 +246,7 @@ std::variant<Json, ApiError> parse_object(std::string_view body) {
   Json obj;
   try {
     obj = Json::parse(body);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for numbers like 1E999
     return bad_request(std::string("the body is not valid JSON: ") + e.what(), "", "invalid_json");
   }
   if (!obj.is_object()) return bad_request("the body must be a JSON object", "", "invalid_json");

@@ -51,10 +51,10 @@ namespace {
 namespace fs = std::filesystem;
 
 #if defined(__SANITIZE_ADDRESS__)
-constexpr int kSlowdown = 3;
+constexpr int kSlowdown = 2;
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-constexpr int kSlowdown = 3;
+constexpr int kSlowdown = 2;
 #else
 constexpr int kSlowdown = 1;
 #endif
