@@ -13,10 +13,10 @@
 // restore, and there must be none.
 //
 // A change to the key-bearing TLVs (fingerprint, quant, ctx hash, token ids) that
-// leaves the file well-formed yields a file whose content names another key. The
-// scan re-files it under that key (cache.md §3: renamed or deleted, never indexed
-// at a wrong path). Such "re-keyed" outcomes are counted and reported separately:
-// the original key never serves them.
+// leaves the file well-formed yields a file whose content names another key. Served
+// under that key it would hand a state built for the original tokens to a prompt
+// differing in the damaged token, so the scan must delete it (it is named by a key
+// its content does not hash to): a "re-keyed" outcome is a wrong restore.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -121,10 +121,11 @@ void check_mutation(const std::string& dir, const std::string& path, std::span<c
     ++n.scan_removed;
     return;
   }
-  // Re-keyed: the content names another key. It must never come back for ours.
+  // Re-keyed: the content names another key and the scan kept it. Never acceptable.
   ASSERT_EQ(rows.size(), 1u) << what;
   EXPECT_NE(rows[0].info.key, key) << what;
   ++n.rekeyed;
+  ADD_FAILURE() << "RE-KEYED ROW KEPT after " << what << ": a file named by one key but hashing to another";
   auto other = cache.checkout(rows[0].info.key);
   ASSERT_TRUE(other.ok()) << what;
   auto loaded = cache.load(*other);
@@ -221,6 +222,7 @@ TEST(CorruptionSweep, EveryByteAndTruncationIsDetectedOrHarmless) {
   RecordProperty("rekeyed", std::to_string(total.rekeyed));
   RecordProperty("wrong_restores", std::to_string(total.wrong_restores));
   EXPECT_EQ(total.wrong_restores, 0u);
+  EXPECT_EQ(total.rekeyed, 0u);
 }
 
 }  // namespace

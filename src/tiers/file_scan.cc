@@ -148,6 +148,16 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
     const Key key = p.row.key;
     const std::string right_path = path_for(key);
     const bool well_named = path == right_path;
+    if (!well_named) {
+      const auto slash = path.find_last_of('/');
+      if (key_from_file_name(std::string_view(path).substr(slash == std::string::npos ? 0 : slash + 1))) {
+        // Named by a key, but its content hashes to another: a changed fingerprint,
+        // quant, ctx hash or token id (bit rot, a bad copy). Renaming would serve that
+        // state to the prompt its damaged tokens describe, so it is deleted as corrupt.
+        if (env_->remove(path).ok()) ++report.corrupt_removed;
+        continue;
+      }
+    }
     if (registered.count(key) != 0) {
       // Already registered from its right name: this is a misnamed copy.
       if (!well_named && env_->remove(path).ok()) ++report.duplicates_removed;

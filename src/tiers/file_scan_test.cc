@@ -1,6 +1,8 @@
 // FileTier directory walks: startup scan, rescan, watch, and two tiers ("two
 // processes") sharing one directory.
 #include <gtest/gtest.h>
+
+#include <filesystem>
 #include <unistd.h>
 
 #include <chrono>
@@ -82,11 +84,15 @@ TEST(FileScan, SweepsDeletesRenamesAndRegisters) {
   auto b = make_file(2, 600);
   auto c = make_file(3, 700, 2);
   auto d = make_file(4, 800);
+  auto e = make_file(7, 300);
   auto corrupt_named = make_file(5, 100);
   // a: valid under its name.
   write_raw(tier.path_for(a.key), a.whole());
-  // b: valid content under a wrong name → renamed.
-  write_raw(dir.file("0000000000000000000000000000000000000000000000000000000000000000.kvc"), b.whole());
+  // b: valid content under a name that is no key → renamed.
+  write_raw(dir.file("b-elsewhere.kvc"), b.whole());
+  // e: valid content under ANOTHER key's name → deleted as corrupt (its key-bearing
+  // fields were damaged; renaming could serve a wrong state).
+  write_raw(dir.file("0000000000000000000000000000000000000000000000000000000000000000.kvc"), e.whole());
   // c: valid under its name, plus a misnamed copy → the copy is deleted.
   write_raw(tier.path_for(c.key), c.whole());
   write_raw(dir.file("copy-of-c.kvc"), c.whole());
@@ -113,10 +119,11 @@ TEST(FileScan, SweepsDeletesRenamesAndRegisters) {
   EXPECT_EQ(report->rows, 4u);
   EXPECT_EQ(report->bytes, a.size() + b.size() + c.size() + d.size());
   EXPECT_EQ(report->temp_removed, 2u);
-  // Bad magic and truncated; the garbage under d's name counts too when the listing
-  // reaches it before d's misnamed copy replaces it by rename.
-  EXPECT_GE(report->corrupt_removed, 2u);
-  EXPECT_LE(report->corrupt_removed, 3u);
+  // Bad magic, truncated and e; the garbage under d's name counts too when the
+  // listing reaches it before d's misnamed copy replaces it by rename.
+  EXPECT_GE(report->corrupt_removed, 3u);
+  EXPECT_LE(report->corrupt_removed, 4u);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("0000000000000000000000000000000000000000000000000000000000000000.kvc")));
   EXPECT_EQ(report->renamed, 2u);
   EXPECT_EQ(report->duplicates_removed, 1u);
   EXPECT_EQ(tier.used(), 0u) << "the scan charges nothing: the callback's owner charges what it installs";

@@ -58,9 +58,11 @@ class FileTier final : public Tier {
 
   // Startup scan (cache.md §3): deletes stale `*.tmp` (those of live writers — this
   // process's in-flight saves, or a live sibling pid's — are kept), reads only the
-  // prefix of each `*.kvc`, deletes invalid files, renames a file whose name does
-  // not match its content's key (or deletes it when a valid file of that key
-  // exists), and calls on_row for each valid row. The tier charges nothing here:
+  // prefix of each `*.kvc`, deletes invalid files, deletes a file named by a key
+  // its content does not hash to (the key-bearing fields were damaged: renaming it
+  // could serve a wrong state), renames a `*.kvc` not named by any key to its
+  // content's key (or deletes it when a valid file of that key exists), and calls
+  // on_row for each valid row. The tier charges nothing here:
   // the callback's owner charges the rows it actually installs (force_charge).
   Result<ScanReport> scan(const FoundFn& on_row);
   // Cheap pick-up of files published by siblings: lists the directory and reports
