@@ -13,7 +13,7 @@ namespace kvc::format {
 namespace {
 
 constexpr std::size_t kTlvHeader = 5;  // tag u8 ‖ len u32
-constexpr std::uint64_t kU32Max = std::numeric_limits<std::uint32_t>::max();
+[[maybe_unused]] constexpr std::uint64_t kU32Max = std::numeric_limits<std::uint32_t>::max();
 
 // Writes little-endian fields into a buffer sized in advance.
 class Cursor {
