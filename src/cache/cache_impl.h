@@ -71,6 +71,8 @@ struct Cache::Impl {
   // Reserves the request's key on its tier: kAlreadyPresent / kConflict are counted
   // as duplicates.
   Result<index::Reservation> reserve_for(const SaveRequest& request, const Key& key);
+  // Validation, the saves_enabled switch (kDropped, counted), then reserve_for.
+  Result<index::Reservation> admit_save(const SaveRequest& request, const Key& key);
   // Steps 2–6 of a save under `reservation` (quota, write, announce).
   Result<Key> save_reserved(SaveRequest& request, const Key& key, index::Reservation& reservation,
                             std::chrono::steady_clock::time_point deadline);

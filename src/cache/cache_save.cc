@@ -114,30 +114,28 @@ Result<Key> Cache::Impl::save_reserved(SaveRequest& request, const Key& key, ind
   return key;
 }
 
-Result<Key> Cache::save(SaveRequest request, std::chrono::milliseconds deadline) {
-  Impl& c = *impl_;
-  if (Status s = validate_request(request, c.tiers.size()); !s.ok()) return s;
-  if (!c.options.policy.saves_enabled) {
-    c.counters.add(c.counters.saves_dropped);
+Result<index::Reservation> Cache::Impl::admit_save(const SaveRequest& request, const Key& key) {
+  if (Status s = validate_request(request, tiers.size()); !s.ok()) return s;
+  if (!options.policy.saves_enabled) {
+    counters.add(counters.saves_dropped);
     return Status(Code::kDropped, "save: saves are disabled by the save policy");
   }
+  return reserve_for(request, key);
+}
+
+Result<Key> Cache::save(SaveRequest request, std::chrono::milliseconds deadline) {
   const Key key = derive_key(request.ns, request.tokens);
-  auto reservation = c.reserve_for(request, key);
+  auto reservation = impl_->admit_save(request, key);
   if (!reservation.ok()) return reservation.status();
-  return c.save_reserved(request, key, reservation.value(), std::chrono::steady_clock::now() + deadline);
+  return impl_->save_reserved(request, key, reservation.value(), std::chrono::steady_clock::now() + deadline);
 }
 
 Result<Key> Cache::save_async(SaveRequest request) {
   Impl& c = *impl_;
-  if (Status s = validate_request(request, c.tiers.size()); !s.ok()) return s;
-  if (!c.options.policy.saves_enabled) {
-    c.counters.add(c.counters.saves_dropped);
-    return Status(Code::kDropped, "save: saves are disabled by the save policy");
-  }
   // Reserve on the caller's thread: from the moment the key is returned it is
   // "writing", so a parent_key resume waits for it instead of missing.
   const Key key = derive_key(request.ns, request.tokens);
-  auto reservation = c.reserve_for(request, key);
+  auto reservation = c.admit_save(request, key);
   if (!reservation.ok()) return reservation.status();
   struct Job {
     SaveRequest request;
