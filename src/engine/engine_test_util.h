@@ -144,4 +144,29 @@ inline bool bitwise_equal(const std::vector<float>& a, const std::vector<float>&
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+inline std::unique_ptr<Engine> open_engine(const EngineOptions& o) {
+  auto e = Engine::open(o);
+  EXPECT_TRUE(e.ok()) << e.status().to_string();
+  return e.ok() ? std::move(e.value()) : nullptr;
+}
+
+inline CompletionResult run(Engine& e, CompletionRequest r) {
+  auto res = e.complete(std::move(r));
+  EXPECT_TRUE(res.ok()) << res.status().to_string();
+  return res.ok() ? std::move(res.value()) : CompletionResult{};
+}
+
+// Greedy output of `prompt` on a fresh engine with no cache rows and no saves.
+inline std::vector<std::int32_t> cold_reference(const std::string& model, const std::vector<std::int32_t>& prompt,
+                                                int max_tokens = 8) {
+  kvc::testing::TempDir dir("kvc-engine-ref");
+  auto o = test_options(model, dir.path());
+  o.cache.policy.saves_enabled = false;
+  o.sticky_sessions = false;
+  auto e = open_engine(o);
+  auto r = run(*e, greedy(prompt, max_tokens));
+  EXPECT_EQ(r.report.path, LookupPath::kMiss);
+  return r.tokens;
+}
+
 }  // namespace kvc::engine::testing

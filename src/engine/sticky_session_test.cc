@@ -11,29 +11,6 @@
 namespace kvc::engine::testing {
 namespace {
 
-std::unique_ptr<Engine> open_engine(const EngineOptions& o) {
-  auto e = Engine::open(o);
-  EXPECT_TRUE(e.ok()) << e.status().to_string();
-  return e.ok() ? std::move(e.value()) : nullptr;
-}
-
-CompletionResult run(Engine& e, CompletionRequest r) {
-  auto res = e.complete(std::move(r));
-  EXPECT_TRUE(res.ok()) << res.status().to_string();
-  return res.ok() ? std::move(res.value()) : CompletionResult{};
-}
-
-std::vector<std::int32_t> cold_reference(const std::string& model, const std::vector<std::int32_t>& prompt,
-                                         int max_tokens = 8) {
-  kvc::testing::TempDir dir("kvc-engine-ref");
-  auto o = test_options(model, dir.path());
-  o.cache.policy.saves_enabled = false;
-  o.sticky_sessions = false;
-  auto e = open_engine(o);
-  auto r = run(*e, greedy(prompt, max_tokens));
-  EXPECT_EQ(r.report.path, LookupPath::kMiss);
-  return r.tokens;
-}
 
 // prompt + reply + `extra` new tokens: the next turn of a conversation.
 std::vector<std::int32_t> next_turn(const std::vector<std::int32_t>& prompt, const CompletionResult& reply,
