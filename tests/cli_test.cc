@@ -404,6 +404,21 @@ TEST_F(CliTest, InspectNotKvcAndMissingFile) {
 
 // ---------------------------------------------------------------- verify
 
+// inspect follows a symlink the operator names (the cache itself never follows one);
+// verify counts a symlink in a cache directory as "other", never as a row.
+TEST_F(CliTest, InspectFollowsANamedSymlinkVerifyIgnoresPlantedOnes) {
+  testing::TempDir dir("kvc-cli"), elsewhere("kvc-cli");
+  FileSpec s;
+  const Written w = write_kvc(elsewhere.path(), s);
+  const std::string link = dir.file(w.key.hex() + ".kvc");
+  fs::create_symlink(w.path, link);
+  json j = kvc_json({"inspect", link, "--json"});
+  EXPECT_EQ(j["valid"], true);
+  json v = kvc_json({"verify", dir.path(), "--json"});
+  EXPECT_EQ(v["checked"], 0);
+  EXPECT_EQ(v["bad"], 0);
+}
+
 TEST_F(CliTest, VerifyReportsThenFixDeletesBadAndTempFiles) {
   testing::TempDir dir("kvc-cli");
   FileSpec a, b, c, d;

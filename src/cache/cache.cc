@@ -37,6 +37,7 @@ Status validate(const CacheOptions& o) {
   if (o.reservation_ttl.count() <= 0) return bad("reservation_ttl must be > 0 ms");
   if (o.sweep_interval.count() <= 0) return bad("sweep_interval must be > 0 ms");
   if ((o.file_mode & ~0777u) != 0) return bad("file_mode must be a permission mode like 0600");
+  if ((o.file_mode & 0600u) != 0600u) return bad("file_mode must let the owner read and write (0600 bits)");
   if (Status s = o.policy.validate(); !s.ok()) return s;
   if (o.pressure.enabled) {
     if (Status s = validate_pressure_options(o.pressure); !s.ok()) return s;

@@ -51,8 +51,11 @@ class Env {
 
   // O_CREAT|O_EXCL|O_WRONLY|O_CLOEXEC with `mode`. kExists if the path exists.
   virtual Result<std::unique_ptr<WritableFile>> new_exclusive_file(const std::string& path, unsigned mode) = 0;
+  // Opens a regular file for reading. Never follows a symlink in the last component
+  // and never blocks on a FIFO or device: those are errors (kInvalidArgument / ELOOP).
   virtual Result<std::unique_ptr<ReadableFile>> open_readable(const std::string& path) = 0;
-  // Overwrites bytes of an existing file in place (never creates it): kNotFound if absent.
+  // Overwrites bytes of an existing regular file in place (never creates it, never
+  // follows a symlink in the last component): kNotFound if absent.
   virtual Status write_in_place(const std::string& path, std::uint64_t offset, std::span<const std::byte> data) = 0;
   // link(2): kExists when `to` exists.
   virtual Status link(const std::string& from, const std::string& to) = 0;

@@ -136,7 +136,9 @@ class PosixEnv final : public Env {
   }
 
   Result<std::unique_ptr<ReadableFile>> open_readable(const std::string& path) override {
-    const int fd = open_retry(path.c_str(), O_RDONLY);
+    // O_NOFOLLOW: a symlink planted under a row's name cannot redirect reads (or the
+    // hit-count writes below) outside the directory. O_NONBLOCK: a FIFO cannot hang us.
+    const int fd = open_retry(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) return status_from_errno("open", path, errno);
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
@@ -153,8 +155,14 @@ class PosixEnv final : public Env {
   }
 
   Status write_in_place(const std::string& path, std::uint64_t offset, std::span<const std::byte> data) override {
-    const int fd = open_retry(path.c_str(), O_WRONLY);  // no O_CREAT: never creates
+    // No O_CREAT: never creates. O_NOFOLLOW and O_NONBLOCK as in open_readable.
+    const int fd = open_retry(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) return status_from_errno("write_in_place", path, errno);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      close_fd(fd);
+      return Status(Code::kInvalidArgument, "write_in_place " + path + ": not a regular file");
+    }
     std::size_t done = 0;
     while (done < data.size()) {
       const ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -144,6 +145,31 @@ TEST(PosixEnv, WriteInPlaceNeverCreates) {
   write_file(path, "0123456789");
   ASSERT_TRUE(env->write_in_place(path, 3, patch).ok());
   EXPECT_EQ(string_of(*env->read_file(path)), "012XY56789");
+}
+
+// A symlink, FIFO or directory under a file's name is never followed, written
+// through, or waited on: opening it is an error and the symlink's target is untouched.
+TEST(PosixEnv, NeverFollowsSymlinksOrBlocksOnFifos) {
+  testing::TempDir dir("kvc-io");
+  Env* env = posix_env();
+  const std::string target = dir.file("target");
+  write_file(target, "0123456789");
+  ASSERT_EQ(::symlink(target.c_str(), dir.file("link").c_str()), 0);
+  ASSERT_EQ(::mkfifo(dir.file("fifo").c_str(), 0600), 0);
+  ASSERT_EQ(::mkdir(dir.file("sub").c_str(), 0700), 0);
+  auto patch = bytes_of("XY");
+  for (const char* name : {"link", "fifo", "sub"}) {
+    SCOPED_TRACE(name);
+    auto r = env->open_readable(dir.file(name));
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find(dir.file(name)), std::string::npos) << r.status().to_string();
+    EXPECT_FALSE(env->write_in_place(dir.file(name), 0, patch).ok());
+  }
+  EXPECT_EQ(string_of(*env->read_file(target)), "0123456789");
+  // A directory path with a symlink in the middle still resolves (only the last
+  // component is refused), so tier directories may live behind symlinks.
+  ASSERT_EQ(::symlink(dir.path().c_str(), dir.file("alias").c_str()), 0);
+  EXPECT_EQ(string_of(*env->read_file(dir.file("alias/target"))), "0123456789");
 }
 
 TEST(PosixEnv, ReadAtIsShortOnlyAtEof) {

@@ -1,6 +1,7 @@
 // kvc inspect FILE: everything a KVC file says about itself, and whether its
 // structure, payload CRC and key verify (format.md §2.4).
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -187,7 +188,10 @@ void print_human(const FileReport& r, std::size_t show_tokens, std::ostream& out
 }
 
 int run_inspect(const InspectArgs& a) {
-  FileReport r = check_file(*io::posix_env(), a.file, CheckDepth::kFull);
+  // The operator named this file: follow a symlink to it (the Env itself never does).
+  std::error_code ec;
+  const auto resolved = std::filesystem::canonical(a.file, ec);
+  FileReport r = check_file(*io::posix_env(), ec ? a.file : resolved.string(), CheckDepth::kFull);
   if (r.vanished) return fail("inspect", a.file + ": no such file");
   if (!r.io_error.empty()) return fail("inspect", "cannot read " + a.file + ": " + r.io_error);
   if (a.json) {
