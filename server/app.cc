@@ -50,6 +50,52 @@ void send_json(httplib::Response& res, int status, const Json& body) {
 
 void send_error(httplib::Response& res, const ApiError& e) { send_json(res, e.status, error_body(e)); }
 
+namespace {
+
+ApiError body_too_large(const App& app) {
+  return {413, "the request body exceeds the limit of " + std::to_string(app.config.max_body_bytes) +
+                   " bytes (--max-body-bytes)",
+          "invalid_request_error", "", "body_too_large"};
+}
+
+}  // namespace
+
+httplib::Server::HandlerWithContentReader bounded_body(App& app, BodyHandler handler) {
+  return [&app, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res,
+                                              const httplib::ContentReader& reader) {
+    if (req.is_multipart_form_data()) {
+      res.set_header("Connection", "close");  // the body is left unread
+      send_error(res, {415, "multipart bodies are not accepted: send 'Content-Type: application/json'",
+                       "invalid_request_error", "", "unsupported_media_type"});
+      return;
+    }
+    std::string body;
+    bool too_large = false;
+    const bool read = reader([&](const char* data, std::size_t n) {
+      if (n > app.config.max_body_bytes - body.size()) {
+        too_large = true;
+        return false;  // stop reading: nothing beyond the limit is buffered
+      }
+      body.append(data, n);
+      return true;
+    });
+    if (too_large || (!read && res.status == 413)) {
+      res.set_header("Connection", "close");
+      send_error(res, body_too_large(app));
+      return;
+    }
+    if (!read) {
+      res.set_header("Connection", "close");
+      send_error(res, {400, "the request body could not be read (truncated or malformed chunked encoding)",
+                       "invalid_request_error", "", "bad_request"});
+      return;
+    }
+    httplib::Request full = req;
+    full.body = std::move(body);
+    handler(full, res);
+  };
+}
+
 void install_middleware(httplib::Server& svr, App& app) {
   const int threads = app.config.http_threads > 0 ? app.config.http_threads
                                                   : app.config.parallel + app.config.queue_size + 4;
@@ -83,10 +129,7 @@ void install_middleware(httplib::Server& svr, App& app) {
                            "invalid_request_error", "", "body_too_large"});
           break;
         }
-        send_error(res, {413,
-                         "the request body exceeds the limit of " + std::to_string(app.config.max_body_bytes) +
-                             " bytes (--max-body-bytes)",
-                         "invalid_request_error", "", "body_too_large"});
+        send_error(res, body_too_large(app));
         break;
       case 400:
         send_error(res, {400, "malformed HTTP request", "invalid_request_error", "", "bad_request"});

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,14 @@ void send_error(httplib::Response& res, const ApiError& e);
 
 // Auth, body limit, error handler, logger (request counts) and thread pool.
 void install_middleware(httplib::Server& svr, App& app);
+
+// Wraps a POST handler so that it sees the whole body in req.body, read with the
+// --max-body-bytes bound enforced on every transfer encoding: cpp-httplib 0.11 bounds
+// only bodies with a Content-Length, so a chunked upload would otherwise be read
+// into memory without limit. Oversize bodies get 413 (and the connection is closed);
+// multipart bodies get 415.
+using BodyHandler = std::function<void(const httplib::Request&, httplib::Response&)>;
+httplib::Server::HandlerWithContentReader bounded_body(App& app, BodyHandler handler);
 
 void add_completion_routes(httplib::Server& svr, App& app);  // /v1/completions, /v1/chat/completions
 void add_info_routes(httplib::Server& svr, App& app);        // /health, /v1/models, /metrics

@@ -73,6 +73,21 @@ Setter boolean(bool ServerConfig::*field) {
   };
 }
 
+// An octal permission mode ("600", "0640" or "0o640").
+Setter octal_mode(unsigned ServerConfig::*field) {
+  return [field](ServerConfig& c, const std::string& opt, const std::string& v) -> Status {
+    std::string_view digits(v);
+    if (digits.starts_with("0o") || digits.starts_with("0O")) digits.remove_prefix(2);
+    unsigned x = 0;
+    auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), x, 8);
+    if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size() || x > 0777) {
+      return bad(opt, v, "an octal permission mode like 0600");
+    }
+    c.*field = x;
+    return Status::Ok();
+  };
+}
+
 const std::vector<OptionDef>& option_defs() {
   using C = ServerConfig;
   static const std::vector<OptionDef> defs = {
@@ -90,6 +105,8 @@ const std::vector<OptionDef>& option_defs() {
       {"disk-dir", "Directory of the disk tier; \"none\" disables it [$KVC_CACHE_DIR/server-rows]", text(&C::disk_dir), "PATH"},
       {"disk-quota", "Quota of the disk tier [20G]", size(&C::disk_quota), "BYTES"},
       {"save-tier", "Tier saves go to: ram, ram_file or disk [the slowest configured tier]", text(&C::save_tier)},
+      {"file-mode", "Permission bits of row files, octal; the owner must keep read and write [0600]",
+       octal_mode(&C::file_mode), "MODE"},
       {"min-tokens", "Save policy: smallest prompt saved, in tokens [512]", integer(&C::min_tokens), "N"},
       {"align", "Save policy: saved prefixes are multiples of this many tokens [2048]", integer(&C::align), "N"},
       {"trim", "Save policy: tokens trimmed off the end before aligning [32]", integer(&C::trim), "N"},
@@ -204,6 +221,7 @@ Status validate(const ServerConfig& c) {
   if (!c.ram_file_dir.empty() && c.ram_file_quota == 0) return err("--ram-file-quota: required with --ram-file-dir");
   if (c.ram_file_dir.empty() && c.ram_file_quota != 0) return err("--ram-file-dir: required with --ram-file-quota");
   if (c.disk_dir != "none" && c.disk_quota == 0) return err("--disk-quota: must be > 0 (or --disk-dir none)");
+  if ((c.file_mode & 0600u) != 0600u) return err("--file-mode: the owner must keep read and write (0600 bits)");
   if (c.max_body_bytes < 64) return err("--max-body-bytes: must be at least 64");
   if (c.max_tokens_limit < 1) return err("--max-tokens-limit: must be at least 1");
   if (c.default_max_tokens < 1 || c.default_max_tokens > c.max_tokens_limit) {
@@ -248,6 +266,7 @@ EngineOptions engine_options(const ServerConfig& c) {
     o.cache.tiers.push_back({TierKind::kDisk, c.disk_dir.empty() ? kvc_cache_dir() + "/server-rows" : c.disk_dir,
                              c.disk_quota});
   }
+  o.cache.file_mode = c.file_mode;
   const auto names = tier_names(c);
   o.cache.save_tier = names.empty() ? 0 : names.size() - 1;
   for (std::size_t i = 0; i < names.size(); ++i) {

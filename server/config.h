@@ -28,6 +28,7 @@ struct ServerConfig {
   std::string disk_dir;  // default: ${KVC_CACHE_DIR:-~/.cache/kvc}/server-rows
   std::uint64_t disk_quota = 20ull << 30;
   std::string save_tier;  // "ram", "ram_file" or "disk"; default: the slowest configured tier
+  unsigned file_mode = 0600;  // permission bits of row files (owner read+write required)
   // save policy
   std::int64_t min_tokens = 512;
   std::int64_t align = 2048;

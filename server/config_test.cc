@@ -52,6 +52,16 @@ TEST(ParseConfig, Defaults) {
   EXPECT_EQ(c.config.port, 8080);
   EXPECT_TRUE(c.config.api_key.empty());
   EXPECT_TRUE(c.config.model.empty());
+  EXPECT_EQ(c.config.file_mode, 0600u);
+  EXPECT_EQ(engine_options(c.config).cache.file_mode, 0600u);
+}
+
+TEST(ParseConfig, FileModeIsOctalAndReachesTheCache) {
+  for (const char* m : {"640", "0640", "0o640"}) {
+    auto c = parse({"--file-mode", m});
+    ASSERT_TRUE(c.run) << m << ": " << c.message;
+    EXPECT_EQ(engine_options(c.config).cache.file_mode, 0640u) << m;
+  }
 }
 
 TEST(ParseConfig, Flags) {
@@ -80,7 +90,7 @@ TEST(ParseConfig, HelpDocumentsEveryOption) {
   for (const char* opt : {"--model", "--host", "--port", "--parallel", "--threads", "--ctx-size", "--ram-quota",
                           "--ram-file-dir", "--ram-file-quota", "--disk-dir", "--disk-quota", "--min-tokens", "--align",
                           "--trim", "--continued-interval", "--api-key", "--max-body-bytes", "--max-tokens-limit",
-                          "--queue-size", "--config"}) {
+                          "--queue-size", "--file-mode", "--config"}) {
     EXPECT_NE(c.message.find(opt), std::string::npos) << opt;
   }
 }
@@ -102,6 +112,10 @@ TEST(ParseConfig, ErrorsNameTheOption) {
       {{"--saves", "maybe"}, "--saves"},
       {{"--max-tokens-limit", "0"}, "--max-tokens-limit"},
       {{"--ctx-size", "8"}, "--ctx-size"},
+      {{"--file-mode", "0400"}, "--file-mode"},
+      {{"--file-mode", "rw"}, "--file-mode"},
+      {{"--file-mode", "0800"}, "--file-mode"},
+      {{"--file-mode", "1777"}, "--file-mode"},
   };
   for (const auto& k : cases) {
     auto c = parse(k.args);

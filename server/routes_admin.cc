@@ -158,13 +158,18 @@ void add_admin_routes(httplib::Server& svr, App& app) {
     send_json(res, 200, stats_json(app));
   });
   svr.Get("/v1/cache/rows", [&app](const httplib::Request& req, httplib::Response& res) { rows_route(app, req, res); });
-  svr.Post("/v1/cache/gc", [&app](const httplib::Request&, httplib::Response& res) {
+  svr.Post("/v1/cache/gc", bounded_body(app, [&app](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, {{"freed_bytes", app.engine.cache().gc()}});
-  });
-  svr.Post("/v1/cache/evict", [&app](const httplib::Request& req, httplib::Response& res) { evict_route(app, req, res); });
-  svr.Post("/v1/cache/pin", [&app](const httplib::Request& req, httplib::Response& res) { pin_route(app, true, req, res); });
-  svr.Post("/v1/cache/unpin",
-           [&app](const httplib::Request& req, httplib::Response& res) { pin_route(app, false, req, res); });
+  }));
+  svr.Post("/v1/cache/evict", bounded_body(app, [&app](const httplib::Request& req, httplib::Response& res) {
+             evict_route(app, req, res);
+           }));
+  svr.Post("/v1/cache/pin", bounded_body(app, [&app](const httplib::Request& req, httplib::Response& res) {
+             pin_route(app, true, req, res);
+           }));
+  svr.Post("/v1/cache/unpin", bounded_body(app, [&app](const httplib::Request& req, httplib::Response& res) {
+             pin_route(app, false, req, res);
+           }));
 }
 
 }  // namespace kvc::server

@@ -152,10 +152,12 @@ void handle(App& app, bool chat, const httplib::Request& http_req, httplib::Resp
 }  // namespace
 
 void add_completion_routes(httplib::Server& svr, App& app) {
-  svr.Post("/v1/completions",
-           [&app](const httplib::Request& req, httplib::Response& res) { handle(app, false, req, res); });
-  svr.Post("/v1/chat/completions",
-           [&app](const httplib::Request& req, httplib::Response& res) { handle(app, true, req, res); });
+  svr.Post("/v1/completions", bounded_body(app, [&app](const httplib::Request& req, httplib::Response& res) {
+             handle(app, false, req, res);
+           }));
+  svr.Post("/v1/chat/completions", bounded_body(app, [&app](const httplib::Request& req, httplib::Response& res) {
+             handle(app, true, req, res);
+           }));
 }
 
 }  // namespace kvc::server

@@ -3,9 +3,12 @@
 // label "server"). Assertions are on behaviour, never on wall time.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import OpenAI from 'openai';
-import { startServer, stopServer, call, dir, words, sleep } from './harness.mjs';
+import { startServer, stopServer, call, dir, words, sleep, freePort, SERVER, MODEL, TMP } from './harness.mjs';
 
 const KEY = 'test-key-123';
 const POLICY = ['--min-tokens', '64', '--align', '64', '--trim', '0'];
@@ -235,6 +238,160 @@ test('bad input gets a 4xx with an OpenAI error object naming the problem', asyn
   await assert.rejects(client.completions.create({ model, prompt: 'x', max_tokens: 1000 }), (e) => e.status === 400);
   // Still healthy.
   assert.equal((await call(srv, 'GET', '/health')).status, 200);
+});
+
+test('security: every endpoint but /health needs the key, and a refused request changes nothing', async () => {
+  await client.completions.create({ model, prompt: LONG, max_tokens: 2 });
+  const rowsBefore = (await call(srv, 'GET', '/v1/cache/rows?limit=1000', { key: KEY })).body;
+  assert.ok(rowsBefore.total > 0);
+  const some = rowsBefore.rows[0].key;
+  const endpoints = [
+    ['GET', '/v1/models'], ['GET', '/v1/cache/stats'], ['GET', '/v1/cache/rows'], ['GET', '/metrics'],
+    ['POST', '/v1/completions', { prompt: 'x', max_tokens: 1 }],
+    ['POST', '/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }], max_tokens: 1 }],
+    ['POST', '/v1/cache/gc', {}], ['POST', '/v1/cache/evict', { bytes: '1G' }],
+    ['POST', '/v1/cache/pin', { key: some }], ['POST', '/v1/cache/unpin', { key: some }],
+    ['GET', '/v1/no-such-endpoint'],
+  ];
+  for (const [method, p, body] of endpoints) {
+    const what = `${method} ${p}`;
+    for (const headers of [{}, { Authorization: 'Bearer nope' }, { Authorization: KEY }, { Authorization: `Basic ${KEY}` },
+      { Authorization: `Bearer ${KEY}x` }, { 'X-Api-Key': KEY }]) {
+      const r = await call(srv, method, p, { body, headers });
+      assert.equal(r.status, 401, `${what} ${JSON.stringify(headers)} → ${r.status}`);
+      assert.equal(r.body.error.type, 'authentication_error', what);
+    }
+    const q = await call(srv, method, `${p}?api_key=${KEY}`, { body });  // never from the query string
+    assert.equal(q.status, 401, `${what}?api_key`);
+  }
+  // The refused gc, evict and unpin did nothing.
+  const rowsAfter = (await call(srv, 'GET', '/v1/cache/rows?limit=1000', { key: KEY })).body;
+  assert.deepEqual(rowsAfter.rows.map((r) => r.key).sort(), rowsBefore.rows.map((r) => r.key).sort());
+  assert.equal((await call(srv, 'GET', '/health')).status, 200);
+});
+
+test('security: no request value becomes a path; row files are hex-named and 0600', async () => {
+  const sentinel = path.join(TMP, 'outside-sentinel');
+  fs.writeFileSync(sentinel, 'untouched');
+  const hex = 'ab'.repeat(32);
+  const hostile = ['../../../../etc/passwd', '/etc/passwd', sentinel, `../${hex.slice(3)}`, `${hex.slice(2)}/.`,
+    `${hex}/`, `${hex}.kvc`, `./${hex.slice(2)}`, '%2e%2e%2f%2e%2e%2f', `${hex.slice(1)}\u0000`, ` ${hex.slice(1)}`,
+    `${hex.slice(0, 62)}..`, 'g'.repeat(64)];
+  for (const k of hostile) {
+    const what = JSON.stringify(k);
+    const c = await call(srv, 'POST', '/v1/completions', { key: KEY, body: { prompt: 'x', max_tokens: 1, parent_key: k } });
+    assert.equal(c.status, 400, `parent_key ${what}: ${c.text}`);
+    assert.equal(c.body.error.param, 'parent_key', what);
+    for (const p of ['/v1/cache/pin', '/v1/cache/unpin']) {
+      const r = await call(srv, 'POST', p, { key: KEY, body: { key: k } });
+      assert.equal(r.status, 400, `${p} ${what}: ${r.text}`);
+      assert.equal(r.body.error.param, 'key', what);
+    }
+  }
+  for (const m of ['../../etc/passwd', sentinel, path.basename(MODEL).replace('.gguf', '/../x')]) {
+    const r = await call(srv, 'POST', '/v1/completions', { key: KEY, body: { prompt: 'x', model: m } });
+    assert.equal(r.status, 404, m);
+  }
+  for (const t of ['../disk', '/tmp', 'disk/..']) {
+    const r = await call(srv, 'GET', `/v1/cache/rows?tier=${encodeURIComponent(t)}`, { key: KEY });
+    assert.equal(r.status, 400, t);
+  }
+  assert.equal(fs.readFileSync(sentinel, 'utf8'), 'untouched');
+  // Every file the server wrote is named by a key and readable by its owner only.
+  await client.completions.create({ model, prompt: `${LONG} security`, max_tokens: 2 });
+  await waitRows(1);
+  const names = fs.readdirSync(dir('rows'));
+  assert.ok(names.length > 0);
+  for (const n of names) {
+    assert.match(n, /^[0-9a-f]{64}\.kvc(\.\d+-\d+-[0-9A-Za-z]+\.tmp)?$/, n);
+    const st = fs.lstatSync(path.join(dir('rows'), n));
+    if (!n.endsWith('.kvc')) continue;  // a temp file of an in-flight save
+    assert.ok(st.isFile(), n);
+    assert.equal(st.mode & 0o777, 0o600, `${n} mode ${(st.mode & 0o777).toString(8)}`);
+  }
+  assert.equal(fs.statSync(dir('rows')).mode & 0o777, 0o700);
+});
+
+test('security: request bodies are bounded, chunked ones too; token counts are bounded', async () => {
+  // Content-Length over --max-body-bytes (65536).
+  const big = await call(srv, 'POST', '/v1/completions', { key: KEY, raw: JSON.stringify({ prompt: 'a '.repeat(40000) }) });
+  assert.equal(big.status, 413);
+  // The same without a Content-Length: a chunked stream of 256 KiB.
+  const chunk = new TextEncoder().encode('a'.repeat(16384));
+  let sent = 0;
+  const stream = new ReadableStream({
+    pull(ctl) {
+      if (sent === 0) ctl.enqueue(new TextEncoder().encode('{"prompt": "'));
+      if (sent >= 16) { ctl.enqueue(new TextEncoder().encode('"}')); ctl.close(); return; }
+      ctl.enqueue(chunk); sent += 1;
+    },
+  });
+  let status;
+  try {
+    const r = await fetch(`${srv.base}/v1/completions`, {
+      method: 'POST', body: stream, duplex: 'half',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${KEY}` },
+    });
+    status = r.status;
+    await r.text();
+  } catch (e) {
+    status = `connection closed: ${e.message}`;  // acceptable only if the server cut the upload
+  }
+  assert.ok(status === 413 || String(status).startsWith('connection closed'), `chunked oversize → ${status}`);
+  // Token counts: max_tokens over --max-tokens-limit, a prompt over the context, and a
+  // token-id prompt with ids outside the vocabulary.
+  const cases = [
+    [{ prompt: 'x', max_tokens: 65 }, 'max_tokens'],
+    [{ prompt: 'x', max_tokens: -1 }, 'max_tokens'],
+    [{ prompt: 'x', max_tokens: 1e12 }, 'max_tokens'],
+    [{ prompt: words(2000, 4) }, 'prompt'],
+    [{ prompt: Array.from({ length: 5000 }, (_, i) => 1 + (i % 100)) }, 'prompt'],
+    [{ prompt: [1, -5] }, 'prompt'],
+    [{ prompt: [1, 2 ** 40] }, 'prompt'],
+  ];
+  for (const [body, param] of cases) {
+    const r = await call(srv, 'POST', '/v1/completions', { key: KEY, body });
+    assert.equal(r.status, 400, `${JSON.stringify(body).slice(0, 80)} → ${r.status} ${r.text.slice(0, 200)}`);
+    assert.equal(r.body.error.param, param);
+  }
+  assert.equal((await call(srv, 'GET', '/health')).status, 200);
+});
+
+test('security: without --host the server listens on loopback only', async () => {
+  const port = await freePort();
+  const child = spawn(SERVER, ['--model', MODEL, '--port', String(port), '--threads', '1', '--parallel', '1',
+    '--ctx-size', '256', '--ram-quota', '16M', '--disk-dir', 'none'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout.on('data', (d) => { log += d; });
+  child.stderr.on('data', (d) => { log += d; });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  try {
+    let up = false;
+    for (let i = 0; i < 600 && !up; i++) {
+      try { up = (await fetch(`http://127.0.0.1:${port}/health`)).status === 200; } catch { await sleep(100); }
+    }
+    assert.ok(up, log);
+    assert.match(log, new RegExp(`listening on http://127\\.0\\.0\\.1:${port}`));
+    // The kernel's view: every listening socket on the port is bound to 127.0.0.1.
+    const portHex = port.toString(16).toUpperCase().padStart(4, '0');
+    const listening = [];
+    for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      if (!fs.existsSync(f)) continue;
+      for (const line of fs.readFileSync(f, 'utf8').split('\n').slice(1)) {
+        const cols = line.trim().split(/\s+/);
+        if (cols.length > 3 && cols[1].endsWith(`:${portHex}`) && cols[3] === '0A') listening.push(`${f} ${cols[1]}`);
+      }
+    }
+    assert.deepEqual(listening, [`/proc/net/tcp 0100007F:${portHex}`]);
+    // And a non-loopback address of this machine, if it has one, refuses the connection.
+    const external = Object.values(os.networkInterfaces()).flat().find((a) => a.family === 'IPv4' && !a.internal);
+    if (external) {
+      await assert.rejects(fetch(`http://${external.address}:${port}/health`), `reachable on ${external.address}`);
+    }
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
 });
 
 test('admin: stats, paged rows, pin, gc, evict', async () => {
