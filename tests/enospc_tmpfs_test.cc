@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -130,6 +131,9 @@ TEST_P(EnospcTmpfs, TheSaveThatDoesNotFitFailsCleanlyAndNothingIsLost) {
       }
       failed_key = derive_key(testing::ns_for_tests(), row_tokens(i));
       failed_index = i;
+      std::printf("SUMMARY enospc %s: %zu saves fit in %llu bytes, save %d failed: %s\n",
+                  GetParam() == TierKind::kDisk ? "disk" : "ram_file", saved.size(),
+                  static_cast<unsigned long long>(kFsBytes), i, r.status().to_string().c_str());
       SCOPED_TRACE(r.status().to_string());
       EXPECT_EQ(r.status().code(), Code::kNoSpace);
       EXPECT_NE(r.status().message().find(fs.path()), std::string::npos) << "the error names the file";
@@ -208,6 +212,8 @@ TEST_P(EnospcTmpfs, ConcurrentSavesRacingForTheLastBytes) {
   EXPECT_GT(ok.load(), 0);
   EXPECT_GT(no_space.load(), 0) << "the filesystem never filled";
   EXPECT_EQ(other.load(), 0);
+  std::printf("SUMMARY enospc race %s: %d saved, %d no_space, %d other\n",
+              GetParam() == TierKind::kDisk ? "disk" : "ram_file", ok.load(), no_space.load(), other.load());
   EXPECT_TRUE(cache_consistent(cache, fs.path()));
   for (const auto& row : cache.rows(0)) {
     auto lease = cache.checkout(row.info.key);
