@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
-#include <regex>
 
 #include "cache_test_util.h"
 #include "io/fault_env.h"
@@ -41,6 +40,33 @@ unsigned mode_of(const std::string& path) {
   struct stat st {};
   EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
   return st.st_mode & 07777;
+}
+
+bool all_of(std::string_view s, bool (*pred)(char)) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!pred(c)) return false;
+  return true;
+}
+bool lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+bool digit(char c) { return c >= '0' && c <= '9'; }
+bool alnum(char c) { return digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// `<64 lower hex>.kvc`
+bool is_row_name(std::string_view n) {
+  return n.size() == 68 && all_of(n.substr(0, 64), lower_hex) && n.substr(64) == ".kvc";
+}
+
+// `<64 lower hex>.kvc.<pid>-<n>-<alnum>.tmp`
+bool is_temp_name(std::string_view n) {
+  if (n.size() < 68 + 1 + 4 || !is_row_name(n.substr(0, 68)) || n[68] != '.' || !n.ends_with(".tmp")) return false;
+  std::string_view mid = n.substr(69, n.size() - 69 - 4);
+  const auto d1 = mid.find('-');
+  if (d1 == std::string_view::npos) return false;
+  const auto d2 = mid.find('-', d1 + 1);
+  if (d2 == std::string_view::npos) return false;
+  return all_of(mid.substr(0, d1), digit) && all_of(mid.substr(d1 + 1, d2 - d1 - 1), digit) &&
+         all_of(mid.substr(d2 + 1), alnum);
 }
 
 // Restores the umask on scope exit.
@@ -91,8 +117,6 @@ TEST(FsHygiene, EveryPathTouchedIsATierDirOrAHexNamedFile) {
     auto reopened = Cache::open(options_for({ram.path(), disk.path()}, &env));
     ASSERT_TRUE(reopened.ok());
   }
-  const std::regex row_file("[0-9a-f]{64}\\.kvc");
-  const std::regex temp_file("[0-9a-f]{64}\\.kvc\\.[0-9]+-[0-9]+-[0-9a-zA-Z]+\\.tmp");
   std::size_t files_seen = 0;
   const auto trace = env.trace();
   ASSERT_FALSE(trace.empty());
@@ -109,7 +133,7 @@ TEST(FsHygiene, EveryPathTouchedIsATierDirOrAHexNamedFile) {
       const std::string parent = fp.parent_path().string();
       EXPECT_TRUE(parent == ram.path() || parent == disk.path()) << "outside the tier directories";
       const std::string name = fp.filename().string();
-      EXPECT_TRUE(std::regex_match(name, row_file) || std::regex_match(name, temp_file)) << "not a hex-key name";
+      EXPECT_TRUE(is_row_name(name) || is_temp_name(name)) << "not a hex-key name";
       ++files_seen;
     }
   }
