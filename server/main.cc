@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <ctime>
 #include <thread>
+#include <utility>
 
 #include "kvc/engine.h"
 #include "server/app.h"
 #include "server/config.h"
 #include "server/demo_model.h"
+#include "server/save_error_log.h"
 
 namespace {
 
@@ -37,7 +39,13 @@ int run(ServerConfig cfg) {
     cfg.model = m.value();
   }
   log_line("loading " + cfg.model);
-  auto engine = kvc::Engine::open(kvc::server::engine_options(cfg));
+  // Declared before the engine: its writer threads report into it until they stop.
+  kvc::server::SaveErrorLog save_errors(log_line);
+  kvc::EngineOptions options = kvc::server::engine_options(cfg);
+  options.cache.on_save_error = [&save_errors](const kvc::Key& key, const kvc::Status& error) {
+    save_errors.report(key, error);
+  };
+  auto engine = kvc::Engine::open(std::move(options));
   if (!engine.ok()) {
     log_line("error: " + engine.status().to_string());
     return 1;

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -118,8 +119,16 @@ TEST_P(EnospcTmpfs, TheSaveThatDoesNotFitFailsCleanlyAndNothingIsLost) {
   std::vector<Key> saved;
   std::optional<Key> failed_key;
   int failed_index = -1;
+  // Every failed save is reported through on_save_error, with its cause.
+  std::mutex reported_mu;
+  std::vector<std::pair<Key, Code>> reported;
   {
-    auto opened = Cache::open(options_on(fs.path(), GetParam()));
+    CacheOptions o = options_on(fs.path(), GetParam());
+    o.on_save_error = [&](const Key& k, const Status& s) {
+      std::lock_guard lock(reported_mu);
+      reported.emplace_back(k, s.code());
+    };
+    auto opened = Cache::open(o);
     ASSERT_TRUE(opened.ok()) << opened.status().to_string();
     auto& cache = **opened;
     for (int i = 0; i < 64 && !failed_key; ++i) {
@@ -163,6 +172,12 @@ TEST_P(EnospcTmpfs, TheSaveThatDoesNotFitFailsCleanlyAndNothingIsLost) {
     cache.flush();
     EXPECT_EQ(cache.counters().saves_dropped - dropped_before, 4u);
     EXPECT_TRUE(cache_consistent(cache, fs.path()));
+    {
+      std::lock_guard lock(reported_mu);
+      ASSERT_EQ(reported.size(), 5u);  // the synchronous failure, then the 4 asynchronous ones
+      EXPECT_EQ(reported[0].first, *failed_key);
+      for (const auto& [key, code] : reported) EXPECT_EQ(code, Code::kNoSpace) << key.hex();
+    }
 
     // Freeing a row through the cache makes room: the failed save now succeeds.
     ASSERT_TRUE(cache.remove(saved.front()).ok());

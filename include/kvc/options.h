@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "kvc/key.h"
 #include "kvc/status.h"
 
 namespace kvc {
@@ -81,6 +82,11 @@ struct CacheOptions {
   bool watch_directories = true;      // pick up rows published by sibling processes
   std::string hostname;               // TLV 0x05; default: gethostname()
   io::Env* env = nullptr;             // default: the POSIX Env
+  // Called once for every save that was admitted (reserved) and then failed — an
+  // I/O error, no space, the quota, a lost reservation — with the error, so an
+  // operator can be told (the counters only count). Runs on the saving thread or a
+  // writer thread; must be thread-safe, quick, and must not call into the Cache.
+  std::function<void(const Key& key, const Status& error)> on_save_error;
 };
 
 }  // namespace kvc

@@ -76,6 +76,8 @@ struct Cache::Impl {
   // Steps 2–6 of a save under `reservation` (quota, write, announce).
   Result<Key> save_reserved(SaveRequest& request, const Key& key, index::Reservation& reservation,
                             std::chrono::steady_clock::time_point deadline);
+  // Passes a failed admitted save to options.on_save_error (if set).
+  void report_save_error(const Key& key, const Status& error) const;
 };
 
 }  // namespace kvc

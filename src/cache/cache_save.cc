@@ -123,11 +123,17 @@ Result<index::Reservation> Cache::Impl::admit_save(const SaveRequest& request, c
   return reserve_for(request, key);
 }
 
+void Cache::Impl::report_save_error(const Key& key, const Status& error) const {
+  if (options.on_save_error && error.code() != Code::kAlreadyPresent) options.on_save_error(key, error);
+}
+
 Result<Key> Cache::save(SaveRequest request, std::chrono::milliseconds deadline) {
   const Key key = derive_key(request.ns, request.tokens);
   auto reservation = impl_->admit_save(request, key);
   if (!reservation.ok()) return reservation.status();
-  return impl_->save_reserved(request, key, reservation.value(), std::chrono::steady_clock::now() + deadline);
+  auto r = impl_->save_reserved(request, key, reservation.value(), std::chrono::steady_clock::now() + deadline);
+  if (!r.ok()) impl_->report_save_error(key, r.status());
+  return r;
 }
 
 Result<Key> Cache::save_async(SaveRequest request) {
@@ -145,7 +151,10 @@ Result<Key> Cache::save_async(SaveRequest request) {
   Impl* cp = &c;
   const bool queued = c.writers->submit([cp, job, key] {
     auto r = cp->save_reserved(job->request, key, job->reservation, std::chrono::steady_clock::time_point::max());
-    if (!r.ok()) cp->counters.add(cp->counters.saves_dropped);
+    if (!r.ok()) {
+      cp->counters.add(cp->counters.saves_dropped);
+      cp->report_save_error(key, r.status());
+    }
   });
   if (!queued) {
     job->reservation = index::Reservation();  // cancels: waiters are answered with a miss
