@@ -73,14 +73,14 @@ Setter boolean(bool ServerConfig::*field) {
   };
 }
 
-// An octal permission mode ("600", "0640" or "0o640").
+// An octal number ("600", "0640" or "0o640"); validate() checks it is a usable mode.
 Setter octal_mode(unsigned ServerConfig::*field) {
   return [field](ServerConfig& c, const std::string& opt, const std::string& v) -> Status {
     std::string_view digits(v);
     if (digits.starts_with("0o") || digits.starts_with("0O")) digits.remove_prefix(2);
     unsigned x = 0;
     auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), x, 8);
-    if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size() || x > 0777) {
+    if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size()) {
       return bad(opt, v, "an octal permission mode like 0600");
     }
     c.*field = x;
@@ -221,7 +221,7 @@ Status validate(const ServerConfig& c) {
   if (!c.ram_file_dir.empty() && c.ram_file_quota == 0) return err("--ram-file-quota: required with --ram-file-dir");
   if (c.ram_file_dir.empty() && c.ram_file_quota != 0) return err("--ram-file-dir: required with --ram-file-quota");
   if (c.disk_dir != "none" && c.disk_quota == 0) return err("--disk-quota: must be > 0 (or --disk-dir none)");
-  if ((c.file_mode & 0600u) != 0600u) return err("--file-mode: the owner must keep read and write (0600 bits)");
+  if (Status st = validate_file_mode(c.file_mode); !st.ok()) return err("--file-mode: " + st.message());
   if (c.max_body_bytes < 64) return err("--max-body-bytes: must be at least 64");
   if (c.max_tokens_limit < 1) return err("--max-tokens-limit: must be at least 1");
   if (c.default_max_tokens < 1 || c.default_max_tokens > c.max_tokens_limit) {

@@ -69,6 +69,11 @@ struct PressureOptions {
   std::vector<TierKind> tiers = {TierKind::kRam, TierKind::kRamFile};
 };
 
+// A row-file permission mode: permission bits only, and the owner keeps read and
+// write (loads read the file, hit counts are written in place). kInvalidArgument
+// naming the problem otherwise.
+Status validate_file_mode(unsigned mode);
+
 struct CacheOptions {
   // Fastest first. Saves go to `save_tier` (index into tiers; default 0).
   std::vector<TierOptions> tiers;

@@ -16,6 +16,12 @@ std::int64_t unix_now_ns() {
       .count();
 }
 
+Status validate_file_mode(unsigned mode) {
+  if ((mode & ~0777u) != 0) return Status(Code::kInvalidArgument, "must be permission bits like 0600");
+  if ((mode & 0600u) != 0600u) return Status(Code::kInvalidArgument, "must let the owner read and write (0600 bits)");
+  return Status::Ok();
+}
+
 namespace {
 
 Status validate(const CacheOptions& o) {
@@ -36,8 +42,7 @@ Status validate(const CacheOptions& o) {
   if (o.writers.queue_capacity < 1) return bad("writers.queue_capacity must be >= 1");
   if (o.reservation_ttl.count() <= 0) return bad("reservation_ttl must be > 0 ms");
   if (o.sweep_interval.count() <= 0) return bad("sweep_interval must be > 0 ms");
-  if ((o.file_mode & ~0777u) != 0) return bad("file_mode must be a permission mode like 0600");
-  if ((o.file_mode & 0600u) != 0600u) return bad("file_mode must let the owner read and write (0600 bits)");
+  if (Status s = validate_file_mode(o.file_mode); !s.ok()) return bad("file_mode " + s.message());
   if (Status s = o.policy.validate(); !s.ok()) return s;
   if (o.pressure.enabled) {
     if (Status s = validate_pressure_options(o.pressure); !s.ok()) return s;

@@ -124,7 +124,7 @@ Result<index::Reservation> Cache::Impl::admit_save(const SaveRequest& request, c
 }
 
 void Cache::Impl::report_save_error(const Key& key, const Status& error) const {
-  if (options.on_save_error && error.code() != Code::kAlreadyPresent) options.on_save_error(key, error);
+  if (options.on_save_error) options.on_save_error(key, error);
 }
 
 Result<Key> Cache::save(SaveRequest request, std::chrono::milliseconds deadline) {

@@ -8,10 +8,10 @@
 // namespaces are not permitted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, stopServer, call, dir, words, sleep, freePort, SERVER, MODEL } from './harness.mjs';
+import { startServer, stopServer, call, dir, words, sleep } from './harness.mjs';
 
 const CLI = process.env.KVC_CLI;
 const FS_BYTES = 3 << 20;
@@ -30,26 +30,10 @@ function namespacesAllowed() {
 // of the shell, so the pid is the server's).
 async function startOnTmpfs(mnt, args) {
   fs.mkdirSync(mnt, { recursive: true });
-  const port = await freePort();
-  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
-    'mount -t tmpfs -o size="$1",mode=0700 tmpfs "$2" && shift 2 && exec "$@"', 'sh', String(FS_BYTES), mnt,
-    SERVER, '--model', MODEL, '--host', '127.0.0.1', '--port', String(port), '--threads', '1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const srv = { name: 'disk-full', port, child, log: '', base: `http://127.0.0.1:${port}` };
-  child.stdout.on('data', (d) => { srv.log += d; });
-  child.stderr.on('data', (d) => { srv.log += d; });
-  srv.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${srv.log}`);
-    try {
-      if ((await fetch(`${srv.base}/health`)).status === 200) {
-        srv.view = `/proc/${child.pid}/root${mnt}`;
-        return srv;
-      }
-    } catch { /* not up yet */ }
-    await sleep(100);
-  }
-  child.kill('SIGKILL');
-  throw new Error(`server did not answer /health:\n${srv.log}`);
+  const srv = await startServer('disk-full', args, { wrap: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+    'mount -t tmpfs -o size="$1",mode=0700 tmpfs "$2" && shift 2 && exec "$@"', 'sh', String(FS_BYTES), mnt] });
+  srv.view = `/proc/${srv.child.pid}/root${mnt}`;
+  return srv;
 }
 
 async function complete(srv, prompt) {
@@ -141,8 +125,7 @@ test('a full disk drops saves, never requests; freeing space lets saves resume',
     assert.equal(v.valid, rows.length);
     assert.equal((await call(srv, 'GET', '/health')).status, 200);
   } finally {
-    srv.child.kill('SIGTERM');
-    const done = await srv.exited;
+    const done = await stopServer(srv, 'SIGTERM');
     assert.equal(done.code, 0, srv.log);
   }
   assert.ok(!fs.readdirSync(mnt).length, 'the tmpfs was visible outside the server namespace');

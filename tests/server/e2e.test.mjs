@@ -3,12 +3,12 @@
 // label "server"). Assertions are on behaviour, never on wall time.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { startServer, stopServer, call, dir, words, sleep, freePort, SERVER, MODEL, TMP } from './harness.mjs';
+import { startServer, stopServer, call, dir, words, sleep, MODEL, TMP } from './harness.mjs';
 
 const KEY = 'test-key-123';
 const POLICY = ['--min-tokens', '64', '--align', '64', '--trim', '0'];
@@ -358,20 +358,11 @@ test('security: request bodies are bounded, chunked ones too; token counts are b
 });
 
 test('security: without --host the server listens on loopback only', async () => {
-  const port = await freePort();
-  const child = spawn(SERVER, ['--model', MODEL, '--port', String(port), '--threads', '1', '--parallel', '1',
-    '--ctx-size', '256', '--ram-quota', '16M', '--disk-dir', 'none'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout.on('data', (d) => { log += d; });
-  child.stderr.on('data', (d) => { log += d; });
-  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const local = await startServer('loopback', ['--parallel', '1', '--ctx-size', '256', '--ram-quota', '16M',
+    '--disk-dir', 'none'], { host: null });
+  const { port } = local;
   try {
-    let up = false;
-    for (let i = 0; i < 600 && !up; i++) {
-      try { up = (await fetch(`http://127.0.0.1:${port}/health`)).status === 200; } catch { await sleep(100); }
-    }
-    assert.ok(up, log);
-    assert.match(log, new RegExp(`listening on http://127\\.0\\.0\\.1:${port}`));
+    assert.match(local.log, new RegExp(`listening on http://127\\.0\\.0\\.1:${port}`));
     // The kernel's view: every listening socket on the port is bound to 127.0.0.1.
     const portHex = port.toString(16).toUpperCase().padStart(4, '0');
     const listening = [];
@@ -389,8 +380,7 @@ test('security: without --host the server listens on loopback only', async () =>
       await assert.rejects(fetch(`http://${external.address}:${port}/health`), `reachable on ${external.address}`);
     }
   } finally {
-    child.kill('SIGKILL');
-    await exited;
+    await stopServer(local, 'SIGKILL');
   }
 });
 

@@ -20,11 +20,16 @@ export function freePort() {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Starts kvc-server with the tiny model and `args`; resolves once /health answers.
-export async function startServer(name, args = []) {
+// Starts kvc-server with the tiny model and `args`; resolves once /health answers
+// on 127.0.0.1. Options: `host` (null: no --host flag, the server's default);
+// `wrap`, a command the server is run under (it must exec the server in place, so
+// srv.child.pid is the server's).
+export async function startServer(name, args = [], { host = '127.0.0.1', wrap = [] } = {}) {
   const port = await freePort();
-  const child = spawn(SERVER, ['--model', MODEL, '--host', '127.0.0.1', '--port', String(port), '--threads', '1',
-    ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [SERVER, '--model', MODEL, ...(host === null ? [] : ['--host', host]), '--port', String(port),
+    '--threads', '1', ...args];
+  const [cmd, ...rest] = [...wrap, ...argv];
+  const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
   const srv = { name, port, child, log: '', base: `http://127.0.0.1:${port}`, exited: null };
   child.stdout.on('data', (d) => { srv.log += d; });
   child.stderr.on('data', (d) => { srv.log += d; });
