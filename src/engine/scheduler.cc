@@ -164,8 +164,7 @@ std::size_t Scheduler::parked_match(const Slot& slot, const Job& job) const {
   const std::size_t lcp =
       static_cast<std::size_t>(std::mismatch(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(n), p.begin()).first -
                                t.begin());
-  const std::size_t floor =
-      static_cast<std::size_t>(std::max<std::int64_t>(env_.cache->policy().min_tokens, 1));
+  const std::size_t floor = std::max<std::size_t>(env_.cache->min_save_tokens(), 1);
   if (lcp == 0) return 0;
   if (lcp < t.size() && !(env_.allow_truncation && lcp >= floor)) return 0;
   // The whole prompt kept: sampling needs the logits after its last token, or a
@@ -226,7 +225,7 @@ void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_l
     if (ok) {
       r.tier = j.start.tier;
       r.restored_key = j.start.lease.row().key;
-      const auto& l = j.start.file->meta.next_token_logits;
+      const auto& l = j.start.file->meta->next_token_logits;
       if (j.start.usable == j.start.row_length && l.size() == static_cast<std::size_t>(env_.n_vocab)) {
         logits_copy = l;
         cached_logits = logits_copy.data();
@@ -266,7 +265,7 @@ void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_l
 // sequence, and leaves a cold start.
 bool Scheduler::restore(Slot& slot, Job& j) {
   llama_memory_t mem = llama_get_memory(env_.ctx);
-  const auto payload = j.start.file->payload;
+  const auto payload = j.start.file->payload();
   const Key key = j.start.lease.row().key;
   const std::size_t read = llama_state_seq_set_data(env_.ctx, reinterpret_cast<const std::uint8_t*>(payload.data()),
                                                     payload.size(), slot.seq);

@@ -93,11 +93,11 @@ std::optional<Key> Scheduler::save(Slot& slot, SaveReason reason, const float* l
                                    Clock::time_point deadline) {
   const SavePolicy& policy = env_.cache->policy();
   if (!policy.saves_enabled || slot.tokens.empty() ||
-      slot.tokens.size() < static_cast<std::size_t>(std::max<std::int64_t>(policy.min_tokens, 1)))
+      slot.tokens.size() < std::max<std::size_t>(env_.cache->min_save_tokens(), 1))
     return std::nullopt;
   const std::size_t size = llama_state_seq_get_size(env_.ctx, slot.seq);
   if (size == 0) return std::nullopt;
-  std::vector<std::byte> payload(size);
+  ByteBuffer payload = BufferPool::shared().acquire(size);
   if (llama_state_seq_get_data(env_.ctx, reinterpret_cast<std::uint8_t*>(payload.data()), size, slot.seq) != size)
     return std::nullopt;
 

@@ -13,7 +13,7 @@
 
 namespace kvc::index::testing {
 
-// A manual clock for Index::Options::now_ns (unix ns). Thread-safe.
+// A manual clock for Index::Options::now_ns (monotonic ns). Thread-safe.
 class FakeClock {
  public:
   explicit FakeClock(std::int64_t start_ns = 1'700'000'000'000'000'000) : now_(std::make_shared<std::atomic<std::int64_t>>(start_ns)) {}
@@ -52,15 +52,12 @@ inline std::vector<std::uint32_t> iota_tokens(std::size_t n, std::uint32_t start
 }
 
 // An available row for `tokens` in `ns`, keyed by derive_key.
-inline RowInfo make_row(const KeyNamespace& ns, std::vector<std::uint32_t> tokens, TierId tier = 0,
-                        std::uint64_t size = 1000) {
+inline RowInfo make_row(const KeyNamespace& ns, std::vector<std::uint32_t> tokens, std::uint64_t size = 1000) {
   RowInfo r;
   r.key = derive_key(ns, tokens);
   r.ns = ns;
-  r.tier = tier;
   r.size = size;
   r.header.cached_token_count = static_cast<std::uint32_t>(tokens.size());
-  r.location = "/tmp/kvc-test/" + r.key.hex() + ".kvc";
   r.tokens = std::make_shared<const std::vector<std::uint32_t>>(std::move(tokens));
   return r;
 }
