@@ -60,7 +60,6 @@ kvc::index::RowInfo make_row(const kvc::KeyNamespace& ns, std::vector<std::uint3
   kvc::index::RowInfo info;
   info.ns = ns;
   info.key = kvc::derive_key(ns, tokens);
-  info.tier = 0;
   info.size = 72 + 4 * tokens.size() + 4096;
   info.header.cached_token_count = static_cast<std::uint32_t>(tokens.size());
   info.tokens = std::make_shared<const std::vector<std::uint32_t>>(std::move(tokens));
@@ -90,15 +89,15 @@ struct ExactFixture {
       auto row = make_row(ns, random_tokens(kRowTokens, 1000 + i));
       hit.push_back(row.key);
       naive.emplace(row.key, NaiveRow{});
-      index.register_row(std::move(row), 0, false);
+      index.register_copy(std::move(row), 0, 0, false);
       miss.push_back(kvc::derive_key(ns, random_tokens(kRowTokens, 900'000 + i)));
     }
     Rng r(7);
     for (std::size_t i = hit.size(); i > 1; --i) std::swap(hit[i - 1], hit[r.next() % i]);
     prompt = random_tokens(kPromptTokens, 42);
     cold_prompt = random_tokens(kPromptTokens, 43);
-    index.register_row(make_row(ns, {prompt.begin(), prompt.begin() + kPromptTokens / 2}), 0, false);
-    if (index.size() != kRows + 1) die("exact fixture: rows missing after register_row");
+    index.register_copy(make_row(ns, {prompt.begin(), prompt.begin() + kPromptTokens / 2}), 0, 0, false);
+    if (index.size() != kRows + 1) die("exact fixture: rows missing after register_copy");
   }
 
   bool naive_contains(const Key& k) {
@@ -143,7 +142,7 @@ struct CacheFixture {
       kvc::SaveRequest req;
       req.ns = ns;
       req.tokens = random_tokens(kRowTokens, 1000 + i);
-      req.payload = kvc::bench::random_bytes(256, i);
+      req.payload = kvc::ByteBuffer::copy_of(kvc::bench::random_bytes(256, i));
       req.reason = kvc::SaveReason::kCold;
       auto k = cache->save(std::move(req), std::chrono::seconds(10));
       if (!k.ok()) die(k.status().to_string().c_str());
@@ -380,7 +379,7 @@ struct AnyPrefixFixture {
     auto add = [&](std::vector<std::uint32_t> t) {
       auto row = make_row(ns, std::move(t));
       rows.push_back(row.tokens);
-      index.register_row(std::move(row), 0, false);
+      index.register_copy(std::move(row), 0, 0, false);
     };
     for (int i = 0; i < 200; ++i) {
       const std::size_t cut = r.between(1, kPromptTokens - 1);

@@ -36,6 +36,8 @@ class ByteBuffer {
   std::span<const std::byte> span() const { return {data_, size_}; }
   // Changes the size within the capacity (false, unchanged, beyond it).
   bool resize(std::size_t n);
+  // A buffer from BufferPool::shared() holding a copy of `bytes`.
+  static ByteBuffer copy_of(std::span<const std::byte> bytes);
 
  private:
   friend class BufferPool;

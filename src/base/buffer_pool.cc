@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <new>
@@ -65,6 +66,12 @@ bool ByteBuffer::resize(std::size_t n) {
   if (n > capacity_) return false;
   size_ = n;
   return true;
+}
+
+ByteBuffer ByteBuffer::copy_of(std::span<const std::byte> bytes) {
+  ByteBuffer b = BufferPool::shared().acquire(bytes.size());
+  if (!bytes.empty()) std::memcpy(b.data(), bytes.data(), bytes.size());
+  return b;
 }
 
 void ByteBuffer::reset() {

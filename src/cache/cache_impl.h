@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "cache/counters.h"
@@ -58,6 +59,17 @@ struct Cache::Impl {
   bool bg_stop = false;
   std::thread bg_thread;
   DirtyKeys dirty_hits;  // keys whose hit count should be persisted (sharded, no global lock)
+
+  // Rows in transit: their last copy was evicted while a copy below was still
+  // being written. Loads are served from these bytes (the same buffers the copy
+  // job holds: nothing extra is kept) until the copy lands or fails.
+  struct InTransit {
+    LoadedFile file;
+    TierKind from = TierKind::kRam;
+  };
+  std::mutex transit_mu;
+  std::unordered_map<Key, InTransit> transit;
+  void end_transit(const Key& key);
 
   explicit Impl(CacheOptions o);
 

@@ -50,18 +50,38 @@ bool Cache::Impl::make_room(TierId t, std::uint64_t bytes) {
   return true;
 }
 
+void Cache::Impl::end_transit(const Key& key) {
+  LoadedFile gone;  // released outside the lock
+  std::lock_guard lock(transit_mu);
+  auto it = transit.find(key);
+  if (it == transit.end()) return;
+  auto snap = index.get(key);
+  if (snap && snap->status == index::RowStatus::kAvailable && snap->tiers == 0 && snap->pending != 0) return;
+  gone = std::move(it->second.file);
+  transit.erase(it);
+}
+
 void Cache::Impl::finish_victim(TierId t, index::Victim& v, bool demote) {
   const Key key = v.info.key;
+  std::optional<LoadedFile> bytes;
   if (v.demoted_to) {
     // The copy moves down: read it (RAM: the buffers themselves) before deleting it.
     auto file = tier(t).load(key);
     bool queued = false;
     if (demote && file.ok()) {
+      bytes = *file;
       queued = queue_copy_claimed(key, *v.demoted_to, *file, /*demotion=*/true);
     } else {
       index.end_copy(key, *v.demoted_to, false);
     }
     if (!queued) slot(*v.demoted_to).counters.add(slot(*v.demoted_to).counters.write_through_drops);
+  } else if (v.remaining == 0 && v.pending != 0 && tier(t).kind() == TierKind::kRam) {
+    if (auto file = tier(t).load(key); file.ok()) bytes = std::move(*file);  // shared buffers: no copy
+  }
+  if (v.remaining == 0 && bytes) {
+    // Until the copy below lands, loads are served from these bytes.
+    std::lock_guard lock(transit_mu);
+    transit.insert_or_assign(key, InTransit{std::move(*bytes), tier(t).kind()});
   }
   delete_copy(key, t, v.info.size);
   index.finish_evict(key, t);
@@ -106,6 +126,7 @@ bool Cache::Impl::queue_copy_claimed(const Key& key, TierId t, const LoadedFile&
   job.run = [self, key, t, file, demotion] { self->write_copy(key, t, file, demotion); };
   job.drop = [self, key, t] {
     self->index.end_copy(key, t, false);
+    self->end_transit(key);
     self->slot(t).counters.add(self->slot(t).counters.write_through_drops);
   };
   if (writers && writers->submit(std::move(job))) return true;
@@ -118,6 +139,7 @@ void Cache::Impl::write_copy(const Key& key, TierId t, const LoadedFile& file, b
   const std::uint64_t size = file.bytes.size();
   if (!make_room(t, size)) {
     index.end_copy(key, t, false);
+    end_transit(key);
     s.counters.add(s.counters.write_through_drops);
     report_save_error(key, Status(Code::kQuotaExceeded, "copy of " + key.hex() + " into " + s.tier->describe() + ": " +
                                                             std::to_string(size) + " bytes do not fit (quota " +
@@ -128,12 +150,15 @@ void Cache::Impl::write_copy(const Key& key, TierId t, const LoadedFile& file, b
   if (!st.ok()) {
     s.tier->credit(size);
     index.end_copy(key, t, false);
+    end_transit(key);
     s.counters.add(s.counters.write_through_drops);
     s.counters.add(st.code() == Code::kTimeout ? s.counters.timeouts : s.counters.errors);
     report_save_error(key, st);
     return;
   }
-  if (index.end_copy(key, t, true) == index::CopyOutcome::kRowGone) {
+  const auto outcome = index.end_copy(key, t, true);
+  end_transit(key);
+  if (outcome == index::CopyOutcome::kRowGone) {
     delete_copy(key, t, size);  // the row was removed while we wrote
     return;
   }
@@ -194,6 +219,19 @@ Result<LoadedRow> Cache::load(const Lease& lease) {
   for (;;) {
     const auto t = index::fastest(lease.tiers());
     if (!t) {
+      // No copy at rest: the row may be on its way to a slower tier.
+      std::unique_lock lock(c.transit_mu);
+      if (auto it = c.transit.find(key); it != c.transit.end()) {
+        LoadedRow out;
+        out.file = it->second.file;
+        out.tier = it->second.from;
+        out.tier_name = std::string(tiers::tier_kind_name(out.tier));
+        lock.unlock();
+        c.index.touch(lease);
+        c.note_hit(key);
+        return out;
+      }
+      lock.unlock();
       auto snap = c.index.get(key);
       if (snap && snap->status == index::RowStatus::kAvailable && snap->pending != 0)
         last = Status(Code::kBusy, "row " + key.hex() + " is moving to a slower tier");
