@@ -21,6 +21,11 @@
 //   BM_{Index,Cache}Lease/threads:N checkout + release throughput on 1 and 2 threads,
 //                                   each thread walking its own sequence of keys
 //     baseline (index): the naive single-mutex map
+//   BM_EvictNext/rows:N             one eviction from a tier of N rows whose recency
+//                                   varies (Index::evict_next + finish_evict; a new row
+//                                   registered each time keeps N constant)
+//     baseline: what eviction did before the per-tier heaps — sort every candidate
+//     (Index::eviction_candidates, O(n log n)) and take the first
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -504,6 +509,60 @@ void BM_CacheLease(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// ---------------------------------------------------------------- eviction cost
+
+// A tier of `rows` rows, a quarter of them touched (re-queued lazily), for the
+// eviction benchmarks. Each call builds a fresh index.
+struct EvictFixture {
+  std::unique_ptr<Index> index;
+  std::vector<kvc::index::Lease> leases;  // held while touching, then released
+  std::uint64_t next = 0;
+  explicit EvictFixture(std::size_t rows) {
+    index = std::make_unique<Index>();
+    const auto ns = bench_ns();
+    for (std::size_t i = 0; i < rows; ++i) index->register_copy(make_row(ns, random_tokens(16, 1'000'000 + next++)), 0, 0, false);
+    Rng r(7);
+    for (std::size_t i = 0; i < rows / 4; ++i) {
+      auto lease = index->checkout(kvc::derive_key(ns, random_tokens(16, 1'000'000 + r.between(0, rows - 1))));
+      if (lease.ok()) index->touch(*lease);
+    }
+  }
+  void refill() { index->register_copy(make_row(bench_ns(), random_tokens(16, 1'000'000 + next++)), 0, 0, false); }
+};
+
+void BM_EvictNext(benchmark::State& state) {
+  EvictFixture f(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) {
+    auto v = f.index->evict_next(0);
+    if (!v) {
+      state.SkipWithError("nothing to evict");
+      break;
+    }
+    f.index->finish_evict(v->info.key, 0);
+    state.PauseTiming();
+    f.refill();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_EvictNextBaseline(benchmark::State& state) {
+  EvictFixture f(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) {
+    auto cands = f.index->eviction_candidates(0);
+    if (cands.empty()) {
+      state.SkipWithError("nothing to evict");
+      break;
+    }
+    auto removed = f.index->remove(cands.front().info.key, true);
+    if (removed.ok()) f.index->finish_delete(cands.front().info.key, 0);
+    state.PauseTiming();
+    f.refill();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 // Fixtures are built before any timing (and before threads start).
 void SetupFixtures(const benchmark::State&) {
   exact();
@@ -536,6 +595,9 @@ BENCHMARK(BM_StrideWalkHashOnly)
 
 BENCHMARK(BM_AnyPrefix)->Setup(SetupAny)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_AnyPrefixBaseline)->Setup(SetupAny)->Unit(benchmark::kMicrosecond);
+
+BENCHMARK(BM_EvictNext)->ArgName("rows")->Arg(10'000)->Arg(100'000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EvictNextBaseline)->ArgName("rows")->Arg(10'000)->Arg(100'000)->Iterations(20)->Unit(benchmark::kMicrosecond);
 
 BENCHMARK(BM_IndexLease)->Setup(SetupFixtures)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_IndexLeaseBaseline)->Setup(SetupFixtures)->Threads(1)->Threads(2)->UseRealTime();

@@ -337,7 +337,10 @@ std::uint64_t verify(const Config& c, Expected& exp, Totals& totals) {
       std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       const auto name = fs::path(path).filename().string();
       auto key = Key::from_hex(name.substr(0, 64));
-      ASSERT_TRUE(key.ok()) << path;
+      if (!key.ok()) {
+        ADD_FAILURE() << "a .kvc file not named by a key: " << path;
+        continue;
+      }
       EXPECT_TRUE(format::parse(std::as_bytes(std::span<const char>(bytes)), *key).ok()) << "invalid file " << path;
     }
   }
