@@ -31,7 +31,7 @@ RegisterOutcome Index::register_copy(RowInfo info, TierId tier, std::uint32_t hi
       e->shard = static_cast<std::uint32_t>(impl_->shard_of(e->info.key));
       impl_->trie.insert(e->info.ns, e->info.key, e->info.tokens);
       item = impl_->add_copy_locked(*e, tier);
-      s.rows.emplace(e->info.key, e);
+      s.rows.put(e->info.key, e);
       outcome = RegisterOutcome::kInserted;
     }
   }

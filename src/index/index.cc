@@ -32,7 +32,7 @@ Index::Impl::Impl(Options o) : opt(std::move(o)) {
 
 Index::Impl::~Impl() {
   for (auto& sp : shards) {
-    for (auto& [key, e] : sp->rows) {
+    for (const auto& [key, e] : sp->rows) {
       e->in_map = false;
       if (e->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete e;
     }

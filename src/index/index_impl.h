@@ -23,6 +23,8 @@
 
 #include "index/eviction_queue.h"
 #include "index/index.h"
+#include "index/key_table.h"
+#include "index/spin_mutex.h"
 #include "index/prefix_trie.h"
 
 namespace kvc::index {
@@ -70,9 +72,9 @@ struct Entry {
 };
 
 struct alignas(64) Shard {
-  std::mutex mu;
-  std::condition_variable cv;  // waiters on writing keys of this shard
-  std::unordered_map<Key, Entry*> rows;
+  SpinMutex mu;
+  std::condition_variable_any cv;  // waiters on writing keys of this shard
+  KeyTable rows;
 };
 
 struct Index::Impl {
@@ -102,8 +104,7 @@ struct Index::Impl {
     return e.status == RowStatus::kWriting && e.token == token;
   }
   Entry* find_locked(Shard& s, const Key& key) const {
-    auto it = s.rows.find(key);
-    return it == s.rows.end() ? nullptr : it->second;
+    return s.rows.find(key);
   }
   // Erases the entry from its shard's map (and, if available, from the trie);
   // wakes the shard's waiters if it was writing; drops the map's reference.

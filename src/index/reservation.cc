@@ -84,7 +84,7 @@ Result<Reservation> Index::reserve(const Key& key) {
   r.index_ = this;
   r.key_ = key;
   r.token_ = e->token;
-  s.rows.emplace(key, e);
+  s.rows.put(key, e);
   return r;
 }
 
