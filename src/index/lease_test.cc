@@ -86,9 +86,14 @@ TEST(LeaseTest, CheckoutRacesEvictionRemovalAndReuseOfTheSameKey) {
     for (int i = 0; i < kReaderRounds; ++i) {
       const bool on_a = rng() % 2 == 0;
       const RowInfo& row = on_a ? a : b;
-      auto got = index.checkout(row.key);
-      if (!got.ok()) continue;
-      Lease lease = std::move(got).value();
+      Lease lease;
+      if (rng() % 3 == 0) {  // the stride walk's probe path
+        StrideMatch m = index.longest_prefix(ns, *row.tokens, row.tokens->size(), 0);
+        lease = std::move(m.lease);
+      } else if (auto got = index.checkout(row.key); got.ok()) {
+        lease = std::move(got).value();
+      }
+      if (!lease) continue;
       ++served;
       for (int spin = 0; spin < 4; ++spin) {
         if (lease.row().key != row.key || sum(lease.row().tokens) != (on_a ? a_sum : b_sum)) ++bad_row;

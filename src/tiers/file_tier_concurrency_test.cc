@@ -19,8 +19,8 @@ using testutil::make_file;
 
 TEST(FileTierConcurrency, SavesLoadsDeletesOfDifferentKeys) {
   testing::TempDir dir("kvc-conc");
+  std::atomic<int> watched{0};  // outlives the tier's watcher
   FileTier tier(TierKind::kDisk, 1 << 30, dir.path(), io::posix_env());
-  std::atomic<int> watched{0};
   ASSERT_TRUE(tier.start_watch([&](format::RowInfo, std::uint32_t) { ++watched; }, {}));
 
   // What the tier should hold: the keys saved and not deleted.

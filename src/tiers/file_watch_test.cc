@@ -35,9 +35,9 @@ void publish_by_rename(const testing::TempDir& dir, FileTier& tier, const TestFi
 // Two FileTier instances on one directory, as two processes would share it.
 TEST(FileWatch, SiblingTiersSeeEachOther) {
   testing::TempDir dir("kvc-scan");
+  Collector seen_by_b, seen_by_a;  // outlive the tiers' watchers
   FileTier a(TierKind::kRamFile, 1 << 30, dir.path(), io::posix_env());
   FileTier b(TierKind::kRamFile, 1 << 30, dir.path(), io::posix_env());
-  Collector seen_by_b, seen_by_a;
   ASSERT_TRUE(b.start_watch(seen_by_b.found_fn(), seen_by_b.removed_fn()));
   ASSERT_TRUE(a.start_watch(seen_by_a.found_fn(), seen_by_a.removed_fn()));
   EXPECT_TRUE(b.watching());
@@ -90,8 +90,8 @@ TEST(FileWatch, SiblingTiersSeeEachOther) {
 
 TEST(FileWatch, IgnoresTempAndInvalidFiles) {
   testing::TempDir dir("kvc-scan");
-  FileTier tier(TierKind::kDisk, 1 << 30, dir.path(), io::posix_env());
   Collector col;
+  FileTier tier(TierKind::kDisk, 1 << 30, dir.path(), io::posix_env());
   ASSERT_TRUE(tier.start_watch(col.found_fn(), col.removed_fn()));
   auto f = make_file(1);
   write_raw(dir.file("x.kvc.1-2-3.tmp"), f.whole());
@@ -128,17 +128,24 @@ struct Gate {
     open = true;
     cv.notify_all();
   }
-  ~Gate() { release(); }
+};
+
+// Opens a gate when it goes out of scope: declared after the tier, so that on an
+// early exit the watcher is let go before the tier joins it.
+struct OpenOnExit {
+  Gate& gate;
+  ~OpenOnExit() { gate.release(); }
 };
 
 // issue 9: a delete event handled after the file was published again (by us or a
 // sibling) must not drop the new row.
 TEST(FileWatch, DoesNotReportADeleteOfAFileRepublishedBeforeTheEventIsHandled) {
   testing::TempDir dir("kvc-scan");
+  const auto x = make_file(1), holder = make_file(2), marker = make_file(3);
+  Gate gate;
   Collector col;
   FileTier tier(TierKind::kDisk, 1 << 30, dir.path(), io::posix_env());
-  Gate gate;  // destroyed (opened) before the tier joins its watcher
-  const auto x = make_file(1), holder = make_file(2), marker = make_file(3);
+  OpenOnExit opener{gate};
   write_raw(tier.path_for(x.key), x.whole());
   col.while_adding = [&](const Key& k) {
     if (k == holder.key) gate.hold();
@@ -160,10 +167,11 @@ TEST(FileWatch, DoesNotReportADeleteOfAFileRepublishedBeforeTheEventIsHandled) {
 
 TEST(FileWatch, ReportsADeleteOfAFileThatStaysGone) {
   testing::TempDir dir("kvc-scan");
+  const auto x = make_file(1), holder = make_file(2), marker = make_file(3);
+  Gate gate;
   Collector col;
   FileTier tier(TierKind::kDisk, 1 << 30, dir.path(), io::posix_env());
-  Gate gate;
-  const auto x = make_file(1), holder = make_file(2), marker = make_file(3);
+  OpenOnExit opener{gate};
   write_raw(tier.path_for(x.key), x.whole());
   col.while_adding = [&](const Key& k) {
     if (k == holder.key) gate.hold();
