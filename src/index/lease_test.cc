@@ -77,13 +77,19 @@ TEST(LeaseTest, CheckoutRacesEvictionRemovalAndReuseOfTheSameKey) {
   (void)index.register_copy(a, 0, 0, false);
   (void)index.register_copy(b, 0, 0, false);
 
+  // Readers run at least kReaderRounds, and on until the other threads have
+  // evicted and brought back rows a few times (a loaded machine may starve them),
+  // within kMaxRounds.
   constexpr int kReaderRounds = 20'000;
+  constexpr int kMaxRounds = 2'000'000;
+  constexpr int kEnough = 20;
   std::atomic<int> readers_left{2};
   std::atomic<std::int64_t> served{0}, victims{0}, reused{0}, lost_copy{0}, bad_row{0};
 
   auto reader = [&](std::uint32_t seed) {
     std::mt19937 rng(seed);
-    for (int i = 0; i < kReaderRounds; ++i) {
+    for (int i = 0; i < kMaxRounds && (i < kReaderRounds || victims.load() < kEnough || reused.load() < kEnough);
+         ++i) {
       const bool on_a = rng() % 2 == 0;
       const RowInfo& row = on_a ? a : b;
       Lease lease;
