@@ -187,6 +187,10 @@ std::vector<RowSnapshot> Index::eviction_candidates(std::optional<TierId> tier) 
   return out;
 }
 
+std::size_t Index::eviction_queue_size(TierId tier) const {
+  return tier < kMaxTiers ? impl_->queues[tier].size() : 0;
+}
+
 void Index::Impl::maybe_compact(TierId tier) {
   EvictionQueue& q = queues[tier];
   const std::size_t live = copies[tier].load(std::memory_order_relaxed);

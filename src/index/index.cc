@@ -258,10 +258,12 @@ Status Index::unpin(const Key& key) {
     }
     if (!e->pinned) return Status::Ok();
     e->pinned = false;
-    // A pinned row's queue items were dropped when popped: queue it again.
+    // A pinned row's queue item is dropped when popped (queue_seq 0): queue it
+    // again. A tier whose item is still live keeps it (a new one each time would
+    // grow the heap by one stale item per pin/unpin).
     const TierMask present = e->present.load(std::memory_order_relaxed);
     for (TierId t = 0; t < kMaxTiers; ++t) {
-      if (!(present & tier_bit(t))) continue;
+      if (!(present & tier_bit(t)) || e->queue_seq[t] != 0) continue;
       e->queue_seq[t] = impl_->next_seq.fetch_add(1, std::memory_order_relaxed);
       requeue.emplace_back(t, EvictionQueue::Item{impl_->value_of(*e), key, e->queue_seq[t]});
     }

@@ -255,6 +255,9 @@ class Index {
   std::size_t size() const;                       // available rows
   std::size_t copies(TierId tier) const;          // copies recorded in a tier
   std::uint64_t total_leases() const;             // O(rows): for metrics
+  // Items in a tier's eviction heap, live and stale (for metrics and tests: stale
+  // items are dropped lazily, and the heap is compacted when they pile up).
+  std::size_t eviction_queue_size(TierId tier) const;
 
  private:
   friend class Reservation;

@@ -62,4 +62,23 @@ inline RowInfo make_row(const KeyNamespace& ns, std::vector<std::uint32_t> token
   return r;
 }
 
+// Explicit delete run to completion, as the cache does it: remove() hands back the
+// copies to delete, and each is reported deleted at once. Returns what remove said.
+inline Result<Dropped> remove_now(Index& index, const Key& key, bool only_if_unleased = false) {
+  auto dropped = index.remove(key, only_if_unleased);
+  if (dropped.ok()) {
+    for (TierId t = 0; t < kMaxTiers; ++t)
+      if (dropped->to_delete & tier_bit(t)) index.finish_delete(key, t);
+  }
+  return dropped;
+}
+
+// evict_next(tier) run to completion (no demotion): the victim's copy is deleted
+// at once. nullopt when nothing in the tier may be evicted.
+inline std::optional<Victim> evict_now(Index& index, TierId tier) {
+  auto v = index.evict_next(tier);
+  if (v) index.finish_evict(v->info.key, tier);
+  return v;
+}
+
 }  // namespace kvc::index::testing
