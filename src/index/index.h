@@ -113,8 +113,9 @@ struct AnyPrefixMatch {
 // row is writing, deleting, or already has that copy).
 enum class RegisterOutcome { kInserted, kAddedCopy, kKeptExisting };
 
-// end_copy: the copy is now part of the row (kAdded); or the row was removed or
-// is being deleted meanwhile and the caller must delete the copy it wrote
+// end_copy: the row is still there (kAdded: with the copy, when the write
+// succeeded); or it was removed or is being deleted meanwhile, or a failed move
+// down left it with no copy at all, and the caller must delete whatever it wrote
 // (kRowGone).
 enum class CopyOutcome { kAdded, kRowGone };
 

@@ -70,9 +70,11 @@ Status FileTier::clear_directory_in_the_way(const std::string& path) {
     blocked_.erase(path);
     return Status::Ok();
   }
+  const std::string what = rm.code() == Code::kExists ? "a directory that is not empty"
+                                                      : "a directory that cannot be removed (" + rm.message() + ")";
   std::lock_guard lock(blocked_mu_);
   if (blocked_.insert(path).second)
-    return Status(Code::kExists, path + " is a directory that is not empty, where this row's file belongs: "
+    return Status(Code::kExists, path + " is " + what + ", where this row's file belongs: "
                                         "remove or rename it (saves of this key are refused until then)");
   return Status(Code::kExists, path + " is still a directory (saves of this key refused)");
 }

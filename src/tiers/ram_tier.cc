@@ -17,7 +17,7 @@ Status RamTier::put(const Key& key, const LoadedFile& file, PublishGuard* guard)
   Shard& s = shard(key);
   {
     std::lock_guard lock(s.mu);
-    s.files.insert_or_assign(key, std::move(stored));
+    s.files.try_emplace(key, std::move(stored));  // a copy already held is kept (same bytes)
   }
   if (guard != nullptr && !guard->published()) {
     std::lock_guard lock(s.mu);
