@@ -164,7 +164,10 @@ std::size_t Scheduler::parked_match(const Slot& slot, const Job& job) const {
   const std::size_t lcp =
       static_cast<std::size_t>(std::mismatch(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(n), p.begin()).first -
                                t.begin());
-  const std::size_t floor = std::max<std::size_t>(env_.cache->min_save_tokens(), 1);
+  // Truncating a parked session keeps at least policy.min_tokens of it (a short
+  // shared prefix is not worth the session's tail).
+  const std::size_t floor =
+      static_cast<std::size_t>(std::max<std::int64_t>(env_.cache->policy().min_tokens, 1));
   if (lcp == 0) return 0;
   if (lcp < t.size() && !(env_.allow_truncation && lcp >= floor)) return 0;
   // The whole prompt kept: sampling needs the logits after its last token, or a
