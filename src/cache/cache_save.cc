@@ -11,7 +11,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::atomic<std::uint64_t>& reason_counter(Counters& c, SaveReason r) {
+StripedCounter& reason_counter(Counters& c, SaveReason r) {
   switch (r) {
     case SaveReason::kCold: return c.saves_cold;
     case SaveReason::kContinued: return c.saves_continued;

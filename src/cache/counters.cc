@@ -12,7 +12,7 @@ std::vector<std::pair<std::string, std::uint64_t>> CounterSnapshot::items() cons
 
 CounterSnapshot Counters::snapshot() const {
   CounterSnapshot s;
-#define KVC_X(name, help) s.name = name.load(std::memory_order_relaxed);
+#define KVC_X(name, help) s.name = name.load();
   KVC_COUNTER_LIST(KVC_X)
 #undef KVC_X
   return s;

@@ -1,6 +1,8 @@
-// Counters of cache.md §6: monotonic since start, relaxed atomics, cheap to read.
+// Counters of cache.md §6: monotonic since start, cheap to update from any
+// thread, cheap to read.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -8,6 +10,32 @@
 #include <vector>
 
 namespace kvc {
+
+// A counter updated from many threads without sharing a cache line between
+// them: each thread adds to its own stripe (padded to a cache line), a read sums
+// the stripes. Lookups count every hit, so one shared atomic would make two
+// threads slower than one.
+class StripedCounter {
+ public:
+  void add(std::uint64_t n = 1) { stripes_[stripe()].v.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t load() const {
+    std::uint64_t sum = 0;
+    for (const auto& s : stripes_) sum += s.v.load(std::memory_order_relaxed);
+    return sum;
+  }
+
+ private:
+  static constexpr std::size_t kStripes = 8;
+  struct alignas(64) Stripe {
+    std::atomic<std::uint64_t> v{0};
+  };
+  static std::size_t stripe() {
+    static std::atomic<std::size_t> next{0};
+    thread_local const std::size_t mine = next.fetch_add(1, std::memory_order_relaxed) % kStripes;
+    return mine;
+  }
+  std::array<Stripe, kStripes> stripes_{};
+};
 
 #define KVC_COUNTER_LIST(X)                                                       \
   X(hits_exact, "Exact-key lookups that found a row")                             \
@@ -41,11 +69,11 @@ struct CounterSnapshot {
 };
 
 struct Counters {
-#define KVC_X(name, help) std::atomic<std::uint64_t> name{0};
+#define KVC_X(name, help) StripedCounter name;
   KVC_COUNTER_LIST(KVC_X)
 #undef KVC_X
   CounterSnapshot snapshot() const;
-  void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
+  void add(StripedCounter& c, std::uint64_t n = 1) { c.add(n); }
 };
 
 // Help text of a counter by name ("" if unknown).
