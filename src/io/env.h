@@ -41,8 +41,7 @@ class ReadableFile {
 
 struct DirEntry {
   std::string name;  // file name only
-  std::uint64_t size = 0;
-  bool is_regular = false;
+  bool is_regular = false;  // a regular file (never a symlink), from the entry's type
 };
 
 class Env {

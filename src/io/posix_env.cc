@@ -248,13 +248,16 @@ class PosixEnv final : public Env {
       if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
       DirEntry entry;
       entry.name = e->d_name;
-      struct stat st {};
-      if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        if (errno == ENOENT) continue;  // vanished between readdir and stat
-        entry.is_regular = false;
+      if (e->d_type != DT_UNKNOWN) {
+        entry.is_regular = e->d_type == DT_REG;  // the directory entry says: no stat per file
       } else {
-        entry.is_regular = S_ISREG(st.st_mode);
-        entry.size = static_cast<std::uint64_t>(st.st_size);
+        struct stat st {};  // a filesystem that does not fill d_type
+        if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          if (errno == ENOENT) continue;  // vanished between readdir and stat
+          entry.is_regular = false;
+        } else {
+          entry.is_regular = S_ISREG(st.st_mode);
+        }
       }
       out.push_back(std::move(entry));
     }

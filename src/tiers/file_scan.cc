@@ -11,7 +11,9 @@
 namespace kvc::tiers {
 namespace {
 
-constexpr std::size_t kFirstRead = 64 * 1024;
+// The prefix of a file with a short prompt and token list fits in the first page;
+// a longer one is read exactly to its end. Payload bytes are never read.
+constexpr std::size_t kFirstRead = 4096;
 constexpr std::string_view kSuffix = ".kvc";
 
 bool has_kvc_suffix(std::string_view name) {
@@ -65,7 +67,7 @@ Result<format::KvcMeta> FileTier::read_meta(const std::string& path, std::uint64
   if (!f.ok()) return f.status();
   const std::uint64_t size = (*f)->size();
   *file_size = size;
-  // A per-thread buffer that only grows: no zeroing of 64 KiB per file.
+  // A per-thread buffer that only grows: no zeroing per file.
   thread_local std::vector<std::byte> buf;
   std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(size, kFirstRead));
   if (buf.size() < len) buf.resize(len);
@@ -73,7 +75,9 @@ Result<format::KvcMeta> FileTier::read_meta(const std::string& path, std::uint64
   if (Status s = read_fully(**f, 0, std::span<std::byte>(buf.data(), len), &got); !s.ok()) return s;
   len = got;
   // A long prompt or token list can push the payload offset past the first read.
-  if (auto need = format::prefix_length(std::span<const std::byte>(buf.data(), len), size); need && *need > len) {
+  auto need = format::prefix_length(std::span<const std::byte>(buf.data(), len), size);
+  if (need && *need < len) len = static_cast<std::size_t>(*need);  // the payload is not parsed
+  if (need && *need > len) {
     if (buf.size() < *need) buf.resize(static_cast<std::size_t>(*need));
     if (Status s = read_fully(**f, len, std::span<std::byte>(buf.data() + len, *need - len), &got); !s.ok())
       return s;
