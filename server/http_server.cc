@@ -21,14 +21,18 @@ void HttpServer::State::remove(std::list<std::weak_ptr<Session>>::iterator it) {
   cv.notify_all();
 }
 
-std::list<std::weak_ptr<Session>>::iterator HttpServer::State::mark_idle(const std::shared_ptr<Session>& s) {
+void HttpServer::State::mark_idle(const std::shared_ptr<Session>& s) {
   std::lock_guard lock(mu);
-  return idle.insert(idle.end(), s);
+  if (s->listed_idle_) return;
+  s->idle_it_ = idle.insert(idle.end(), s);
+  s->listed_idle_ = true;
 }
 
-void HttpServer::State::unmark_idle(std::list<std::weak_ptr<Session>>::iterator it) {
+void HttpServer::State::unmark_idle(Session& s) {
   std::lock_guard lock(mu);
-  idle.erase(it);
+  if (!s.listed_idle_) return;
+  idle.erase(s.idle_it_);
+  s.listed_idle_ = false;
 }
 
 std::size_t HttpServer::State::count() {
@@ -40,8 +44,10 @@ bool HttpServer::State::close_oldest_idle() {
   std::shared_ptr<Session> victim;
   {
     std::lock_guard lock(mu);
-    for (const auto& w : idle) {
-      if ((victim = w.lock())) break;
+    while (!victim && !idle.empty()) {
+      victim = idle.front().lock();
+      idle.pop_front();
+      if (victim) victim->listed_idle_ = false;
     }
   }
   if (!victim) return false;

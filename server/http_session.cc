@@ -36,6 +36,7 @@ Session::Session(tcp::socket socket, HttpServer::State* state)
     : socket_(std::move(socket)), state_(state), timer_(socket_.get_executor()), probe_timer_(socket_.get_executor()) {}
 
 Session::~Session() {
+  state_->unmark_idle(*this);
   if (registered_) state_->remove(registry_);
 }
 
@@ -115,6 +116,7 @@ void Session::process() {
         set_idle(false);
         phase_ = Phase::kHead;
         phase_start_ = Clock::now();
+        path_.clear();
         parser_ = std::make_unique<RequestParser>(state_->options.limits);
         continue;
       case Phase::kHead: {
@@ -207,7 +209,9 @@ void Session::dispatch() {
   } else {
     net::post(*state_->workers, std::move(call));
   }
-  if (phase_ == Phase::kHandling) read();
+  if (phase_ != Phase::kHandling) return;
+  if (peer_eof_) return peer_closed();  // a pipelined request of a client that half-closed
+  read();
 }
 
 void Session::refuse(int status, const std::string& message, const std::string& code) {

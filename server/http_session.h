@@ -56,10 +56,11 @@ struct HttpServer::State {
 
   std::list<std::weak_ptr<Session>>::iterator add(const std::shared_ptr<Session>& s);
   void remove(std::list<std::weak_ptr<Session>>::iterator it);
-  std::list<std::weak_ptr<Session>>::iterator mark_idle(const std::shared_ptr<Session>& s);
-  void unmark_idle(std::list<std::weak_ptr<Session>>::iterator it);
+  void mark_idle(const std::shared_ptr<Session>& s);
+  void unmark_idle(Session& s);
   std::size_t count();
-  // Closes the oldest idle connection; false when none is idle.
+  // Closes the oldest idle connection (taken off the idle list at once, so the
+  // next call picks another); false when none is idle.
   bool close_oldest_idle();
 };
 
@@ -79,6 +80,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   friend class SessionExchange;
+  friend struct HttpServer::State;
   // kHandling: a request is being answered (or refused); kLinger: after a refusal,
   // the send side is shut and what the client still sends is discarded, so the
   // answer is not lost to a reset.
@@ -123,8 +125,10 @@ class Session : public std::enable_shared_from_this<Session> {
   net::steady_timer probe_timer_;
   std::list<std::weak_ptr<Session>>::iterator registry_;
   bool registered_ = false;
+  bool idle_ = false;  // strand: between requests
+  // Guarded by State::mu: the entry in State::idle, when listed.
   std::list<std::weak_ptr<Session>>::iterator idle_it_;
-  bool idle_ = false;
+  bool listed_idle_ = false;
 
   Phase phase_ = Phase::kIdle;
   std::array<char, 16384> chunk_{};

@@ -246,9 +246,9 @@ void Session::set_idle(bool idle) {
   if (idle == idle_) return;
   idle_ = idle;
   if (idle) {
-    idle_it_ = state_->mark_idle(shared_from_this());
+    state_->mark_idle(shared_from_this());
   } else {
-    state_->unmark_idle(idle_it_);
+    state_->unmark_idle(*this);
   }
 }
 
