@@ -92,6 +92,12 @@ HttpServer::HttpServer(HttpServerOptions options, const Router& router, HeadChec
 HttpServer::~HttpServer() { stop(); }
 
 Status HttpServer::start() {
+  if (Status st = listen(); !st.ok()) return st;
+  serve();
+  return Status::Ok();
+}
+
+Status HttpServer::listen() {
   State& s = *state_;
   int port = s.options.port;
   for (const std::string& host : s.options.hosts) {
@@ -119,11 +125,15 @@ Status HttpServer::start() {
       s.acceptors.push_back(std::move(acc));
     }
   }
+  return Status::Ok();
+}
+
+void HttpServer::serve() {
+  State& s = *state_;
   s.workers = std::make_unique<net::thread_pool>(static_cast<std::size_t>(std::max(1, s.options.worker_threads)));
   s.work.emplace(s.ioc.get_executor());
   for (auto& acc : s.acceptors) accept_next(&s, acc.get());
   for (int i = 0; i < std::max(1, s.options.io_threads); ++i) s.io_threads.emplace_back([&s] { s.ioc.run(); });
-  return Status::Ok();
 }
 
 std::vector<std::string> HttpServer::addresses() const {

@@ -95,8 +95,12 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds every host (error names the address and the flag), then serves on the
-  // I/O threads.
+  // Binds every host (error names the address and the flag); nothing is
+  // accepted yet.
+  Status listen();
+  // Starts accepting and serving on the I/O threads.
+  void serve();
+  // listen(), then serve().
   Status start();
   // "127.0.0.1:8080" per listener, after start().
   std::vector<std::string> addresses() const;

@@ -205,7 +205,9 @@ TEST_F(HttpServerTest, HalfClosedClientIsAnswered) {
 }
 
 TEST_F(HttpServerTest, ARefusedRequestsBodyIsNeverParsed) {
-  start();
+  HttpServerOptions o;
+  o.limits.max_body_bytes = 65536;
+  start(o);
   const std::string smuggled = "GET /secret HTTP/1.1\r\nHost: x\r\n\r\n";
   Client c(port_);
   c.send("POST /private HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(smuggled.size()) + "\r\n\r\n" +

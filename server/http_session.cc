@@ -2,19 +2,13 @@
 // the responses in order, and watches the peer while a request runs.
 #include "server/http_session.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include <boost/asio/write.hpp>
 
 namespace kvc::server {
 namespace {
 
 constexpr std::size_t kReadAhead = 16384;            // pipelined bytes buffered beyond a head limit
-constexpr auto kLingerTime = std::chrono::seconds(2);  // discarding a refused request's body
-constexpr std::size_t kLingerBytes = 16u << 20;
-constexpr auto kPeerPoll = std::chrono::milliseconds(10);
+constexpr std::size_t kLingerBytes = 16u << 20;  // discarded after a refusal, at most
 
 std::string code_for(int status) {
   switch (status) {
@@ -27,8 +21,6 @@ std::string code_for(int status) {
     default: return "bad_request";
   }
 }
-
-std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
 }  // namespace
 

@@ -111,6 +111,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_timer(boost::system::error_code ec);
   // The peer half-closed during a request: probe, and poll for its reset.
   void peer_closed();
+  void probe_peer();
   void poll_peer();
   bool peer_reset() const;
 
@@ -136,6 +137,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool reading_ = false;
   bool peer_eof_ = false;
   std::size_t lingered_ = 0;
+  unsigned polls_ = 0;
   std::unique_ptr<RequestParser> parser_;
   const Route* route_ = nullptr;
   std::string path_;

@@ -13,6 +13,7 @@ namespace {
 
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr auto kPeerPoll = std::chrono::milliseconds(10);
+constexpr unsigned kProbeEvery = 10;  // polls between probes: 100 ms
 
 std::string clean(std::string_view v) {  // no CR/LF from a handler reaches the wire
   std::string out(v);
@@ -203,16 +204,23 @@ void Session::on_timer(boost::system::error_code) {
 
 // The peer shut its sending side while its request runs: it may have half-closed
 // (and still wait for the answer) or closed. Something it ignores is written — an
-// interim 102 before the response, the route's probe chunk inside a stream — and a
-// closed peer answers that with a reset, which poll_peer sees.
+// interim 102 before the response, the route's probe chunk inside a stream — and
+// a closed peer answers that with a reset, which poll_peer sees within 10 ms. The
+// probe is repeated every 100 ms: a client that half-closed and closes later is
+// noticed too.
 void Session::peer_closed() {
-  if (!response_started_ && version_ == 11) {
+  probe_peer();
+  poll_peer();
+}
+
+void Session::probe_peer() {
+  if (version_ != 11 || finishing_) return;
+  if (!response_started_) {
     queue("HTTP/1.1 102 Processing\r\n\r\n");
-  } else if (streaming_ && !finishing_ && !probe_.empty() && version_ == 11) {
+  } else if (streaming_ && !probe_.empty()) {
     queue(hex(probe_.size()) + "\r\n" + probe_ + "\r\n");
   }
   write();
-  poll_peer();
 }
 
 void Session::poll_peer() {
@@ -221,6 +229,7 @@ void Session::poll_peer() {
     cancel_exchange(Exchange::CancelReason::kClientGone);
     return close();
   }
+  if (++polls_ % kProbeEvery == 0) probe_peer();
   probe_timer_.expires_after(kPeerPoll);
   probe_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->poll_peer();

@@ -96,7 +96,7 @@ int run(ServerConfig cfg) {
       [&app, &router](const std::string& path, int status) {
         app.metrics.count_request(kvc::server::endpoint_label(router, path), status);
       });
-  if (kvc::Status st = server.start(); !st.ok()) {
+  if (kvc::Status st = server.listen(); !st.ok()) {
     log_line("error: " + st.message());
     return 1;
   }
@@ -126,6 +126,7 @@ int run(ServerConfig cfg) {
   log_line("model " + app.model_name + ", " + std::to_string(cfg.parallel) + " sequences of " +
            std::to_string(eng.n_ctx_per_sequence()) + " tokens");
   for (const std::string& a : server.addresses()) log_line("listening on http://" + a);
+  server.serve();
   {
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return stop; });
