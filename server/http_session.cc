@@ -80,8 +80,11 @@ void Session::on_read(boost::system::error_code ec, std::size_t n) {
   if (phase_ == Phase::kClosed) return;
   if (phase_ == Phase::kLinger) {
     lingered_ += n;
-    if (ec || lingered_ > kLingerBytes) return close();
-    return read();
+    if (ec) return close();
+    // Past the discard limit the client is left to stall (not reset: a reset can
+    // destroy the answer before it reads it) until the linger time is over.
+    if (lingered_ <= kLingerBytes) read();
+    return;
   }
   if (ec) {
     peer_eof_ = true;

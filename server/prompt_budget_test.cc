@@ -28,7 +28,10 @@ struct WordTokenizer {
 
 std::string words(std::size_t n) {
   std::string s;
-  for (std::size_t i = 0; i < n; ++i) s += (i ? " " : "") + std::string("word");
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i > 0) s += ' ';
+    s += "word";
+  }
   return s;
 }
 
