@@ -3,17 +3,20 @@
 // as load. Raw sockets on loopback; each test bounded. Run by tests/server/run.sh
 // (ctest server_hostile). Assertions are on behaviour (statuses, responses,
 // tokens generated, memory), never on speed; figures are printed for the docs.
-import { test, before, after } from 'node:test';
+import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import { startServer, stopServer, call, words, sleep } from './harness.mjs';
 
 const KEY = 'k1';
-const MAIN_ARGS = ['--api-key', KEY, '--parallel', '2', '--ctx-size', '4096', '--ram-quota', '64M',
+// --idle-timeout 30s: a client starved of CPU on a loaded machine is not cut off mid-attack.
+const MAIN_ARGS = ['--api-key', KEY, '--idle-timeout', '30s', '--parallel', '2', '--ctx-size', '4096', '--ram-quota', '64M',
   '--disk-dir', 'none', '--max-body-bytes', '2M', '--max-tokens-limit', '4000', '--default-max-tokens', '4',
   '--queue-size', '8', '--min-tokens', '64', '--align', '64', '--trim', '0'];
 let srv;
+// Every test is bounded (an old server that hangs fails instead of stalling CI).
+const test = (name, fn) => nodeTest(name, { timeout: 180_000 }, fn);
 
 before(async () => { srv = await startServer('hostile', MAIN_ARGS); });
 after(async () => { if (srv) await stopServer(srv, 'SIGKILL'); });
@@ -128,7 +131,7 @@ test('header flood: 64 MB of header lines on one connection, and 4 at once, keep
 
 test('header flood without the API key is refused before the headers are read whole', async () => {
   const before = memory(srv);
-  const hdrs = `X-Flood: ${'b'.repeat(8190)}\r\n`.repeat(64 * 128);  // 64 MB
+  const hdrs = Buffer.from(`X-Flood: ${'b'.repeat(8190)}\r\n`.repeat(64 * 128));  // 64 MB
   const r = await raw(srv, ['GET /v1/cache/stats HTTP/1.1\r\nHost: x\r\n', hdrs], { ms: 20000 });
   assert.deepEqual(statuses(r.data), [431], r.data.slice(0, 200));
   assert.ok(memory(srv).peak - before.peak < 64);
