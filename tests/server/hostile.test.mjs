@@ -34,8 +34,10 @@ function note(what, value) {
 }
 
 // One connection: writes `chunks` (strings or Buffers), optionally half-closes,
-// and collects what comes back until the server closes or `ms` pass.
-function raw(s, chunks, { halfClose = false, ms = 3000, until = null } = {}) {
+// and collects what comes back until the server closes or `ms` pass. `then`:
+// bytes written once the first answer has arrived (a body sent after the client
+// saw its request refused).
+function raw(s, chunks, { halfClose = false, ms = 3000, until = null, then = null } = {}) {
   return new Promise((resolve) => {
     const sock = net.connect(s.port, '127.0.0.1');
     let data = '';
@@ -48,8 +50,13 @@ function raw(s, chunks, { halfClose = false, ms = 3000, until = null } = {}) {
       resolve({ data, closed });
     };
     const timer = setTimeout(() => finish(false), ms);
+    let sentThen = false;
     sock.on('data', (d) => {
       data += d.toString('latin1');
+      if (then && !sentThen && statuses(data).length > 0) {
+        sentThen = true;
+        sock.write(then, () => {});
+      }
       if (until && until(data)) finish(false);
     });
     sock.on('end', () => finish(true));
@@ -167,16 +174,21 @@ test('slowloris: 1000 connections trickling header lines; /health answers within
 
 test('desync: the body of a refused request (401, 413, 415) is never run as a request', async () => {
   const smuggled = `GET /v1/cache/rows HTTP/1.1\r\nHost: x\r\n${auth}\r\n`;
-  // 401: no key; the body carries a request with the key.
-  let r = await raw(srv, post('/v1/completions', smuggled));
+  // The client sends its head, sees the refusal, then sends the body: a request
+  // with the key. Exactly one answer may come back.
+  // 401: no key.
+  let r = await raw(srv, `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${smuggled.length}\r\n\r\n`, { then: smuggled });
   assert.deepEqual(statuses(r.data), [401], r.data);
   assert.ok(r.closed, 'connection closed after the refusal');
   // 415: multipart.
-  r = await raw(srv, `POST /v1/completions HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: multipart/form-data; boundary=z\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
+  r = await raw(srv, `POST /v1/completions HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: multipart/form-data; boundary=z\r\nContent-Length: ${smuggled.length}\r\n\r\n`, { then: smuggled });
   assert.deepEqual(statuses(r.data), [415], r.data);
   // 413: Content-Length over --max-body-bytes.
-  r = await raw(srv, [`POST /v1/completions HTTP/1.1\r\nHost: x\r\n${auth}Content-Length: 3000000\r\n\r\n`, smuggled]);
+  r = await raw(srv, `POST /v1/completions HTTP/1.1\r\nHost: x\r\n${auth}Content-Length: 3000000\r\n\r\n`, { then: smuggled });
   assert.deepEqual(statuses(r.data), [413], r.data);
+  // The same with everything in one write.
+  r = await raw(srv, post('/v1/completions', smuggled));
+  assert.deepEqual(statuses(r.data), [401], r.data);
   // 413 on a chunked upload that carries Connection: close.
   const piece = 'a'.repeat(65536);
   const chunks = [`POST /v1/completions HTTP/1.1\r\nHost: x\r\n${auth}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n`];
