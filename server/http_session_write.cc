@@ -140,6 +140,7 @@ void Session::finish_exchange() {
   response_started_ = streaming_ = finishing_ = false;
   probe_timer_.cancel();
   if (close_after_) return linger();
+  if (state_->draining) return close();  // the answer is written: no next request
   phase_ = Phase::kIdle;
   phase_start_ = last_activity_ = Clock::now();
   process();
