@@ -88,8 +88,13 @@ std::string Session::head_bytes(const HttpResponse& r, bool chunked) {
   }
   if (close_after_) {
     h += "Connection: close\r\n";
-  } else if (version_ == 10) {
-    h += "Connection: keep-alive\r\n";
+  } else {
+    if (version_ == 10) h += "Connection: keep-alive\r\n";
+    // Half the real idle timeout: clients that honour the hint (undici, the
+    // OpenAI SDK's fetch) stop reusing an idle connection well before the server
+    // closes it, so a request never races the close.
+    const auto hint = std::max<long long>(1, state_->options.keep_alive_timeout.count() / 2000);
+    h += "Keep-Alive: timeout=" + std::to_string(hint) + "\r\n";
   }
   h += "\r\n";
   return h;
