@@ -226,10 +226,14 @@ test('amplification: a 900 KB prompt is refused without tokenizing it whole; 32 
   const body = json({ prompt, max_tokens: 1 });
   assert.ok(body.length > 850000 && body.length < 2 * 1024 * 1024);
   const before = memory(srv);
-  const one = await call(srv, 'POST', '/v1/completions', { key: KEY, raw: body });
+  // A transport error names its cause (undici's 'fetch failed' alone does not).
+  const refuse = () => call(srv, 'POST', '/v1/completions', { key: KEY, raw: body }).catch((e) => {
+    throw new Error(`${e.message}: ${e.cause?.code ?? ''} ${e.cause?.message ?? e.cause ?? ''}`);
+  });
+  const one = await refuse();
   assert.equal(one.status, 400, one.text.slice(0, 200));
   assert.equal(one.body.error.code, 'context_length_exceeded');
-  const many = await Promise.all(Array.from({ length: 32 }, () => call(srv, 'POST', '/v1/completions', { key: KEY, raw: body })));
+  const many = await Promise.all(Array.from({ length: 32 }, refuse));
   for (const m of many) assert.equal(m.status, 400);
   const afterMem = memory(srv);
   note('32 x 900 KB prompts: peak RSS growth MiB', (afterMem.peak - before.peak).toFixed(0));
