@@ -24,6 +24,7 @@ struct OptionDef {
   std::string help;
   Setter set;
   std::string type = "TEXT";  // shown in --help
+  bool repeat = false;        // may be given more than once (TOML: a string or an array of strings)
 };
 
 Status bad(const std::string& option, const std::string& value, const std::string& want) {
@@ -49,6 +50,27 @@ Setter size(std::uint64_t ServerConfig::*field) {
     auto r = parse_size(v);
     if (!r.ok()) return Status(Code::kInvalidArgument, opt + ": " + r.status().message());
     c.*field = r.value();
+    return Status::Ok();
+  };
+}
+
+Setter duration(std::int64_t ServerConfig::*field) {
+  return [field](ServerConfig& c, const std::string& opt, const std::string& v) -> Status {
+    auto r = parse_duration_ms(v);
+    if (!r.ok()) return Status(Code::kInvalidArgument, opt + ": " + r.status().message());
+    c.*field = r.value();
+    return Status::Ok();
+  };
+}
+
+// A repeatable option: the values arrive joined by '\n' (one per flag, or a TOML array).
+Setter text_list(std::vector<std::string> ServerConfig::*field) {
+  return [field](ServerConfig& c, const std::string&, const std::string& v) -> Status {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = v.find('\n', start)) != std::string::npos; start = nl + 1) out.push_back(v.substr(start, nl - start));
+    out.push_back(v.substr(start));
+    c.*field = std::move(out);
     return Status::Ok();
   };
 }
@@ -154,16 +176,33 @@ const std::vector<OptionDef>& option_defs() {
        integer(&C::continued_interval), "N"},
       {"resume-wait-ms", "How long a parent_key lookup waits for an in-flight save [500]", integer(&C::resume_wait_ms), "N"},
       {"saves", "Save KV states at all (true or false) [true]", boolean(&C::saves), "BOOL"},
-      {"host", "Address to listen on [127.0.0.1]", text(&C::host)},
+      {"host", "Address to listen on; repeat for several listeners [127.0.0.1]", text_list(&C::hosts), "ADDR", true},
       {"port", "Port to listen on [8080]", integer(&C::port), "N"},
       {"api-key", "Require 'Authorization: Bearer KEY' on every endpoint except /health", text(&C::api_key)},
       {"max-body-bytes", "Largest request body; larger ones get 413 [1M]", size(&C::max_body_bytes), "BYTES"},
       {"max-tokens-limit", "Largest max_tokens a request may ask for [4096]", integer(&C::max_tokens_limit), "N"},
       {"default-max-tokens", "max_tokens of a request that gives none [256]", integer(&C::default_max_tokens), "N"},
       {"queue-size", "Requests that may wait for a sequence; more get 503 [64]", integer(&C::queue_size), "N"},
-      {"http-threads", "HTTP worker threads; 0 = parallel + queue-size + 4 [0]", integer(&C::http_threads), "N"},
       {"shutdown-deadline-ms", "Deadline of the shutdown saves on SIGTERM/SIGINT [10000]",
        integer(&C::shutdown_deadline_ms), "N"},
+      // HTTP limits: what one connection may cost (durations: 10s, 500ms, 2m, or seconds).
+      {"max-header-bytes", "Largest request head (request line + header fields); larger get 431 [64K]",
+       size(&C::max_header_bytes), "BYTES"},
+      {"max-header-fields", "Most header fields in a request; more get 431 [100]", integer(&C::max_header_fields), "N"},
+      {"header-timeout", "A request head must arrive within this, from its first byte; else 408 [10s]",
+       duration(&C::header_timeout_ms), "TIME"},
+      {"body-timeout", "A request body must arrive within this, from the end of the head; else 408 [60s]",
+       duration(&C::body_timeout_ms), "TIME"},
+      {"idle-timeout", "Longest silence while a request is read or a response written [5s]",
+       duration(&C::idle_timeout_ms), "TIME"},
+      {"keep-alive-timeout", "An idle connection between requests is closed after this [5s]",
+       duration(&C::keep_alive_timeout_ms), "TIME"},
+      {"request-timeout", "A request still running after this is cancelled (503 request_timeout); 0 = none [600s]",
+       duration(&C::request_timeout_ms), "TIME"},
+      {"max-connections", "Open connections; beyond, the oldest idle one is closed, else 503 [4096]",
+       integer(&C::max_connections), "N"},
+      {"http-threads", "HTTP I/O threads (generation runs on the engine's thread) ; 0 = min(2, cores) [0]",
+       integer(&C::http_threads), "N"},
   };
   return defs;
 }
@@ -194,7 +233,14 @@ Status apply_toml(ServerConfig& c, const std::string& path) {
       return Status(Code::kInvalidArgument, "--config " + path + ": unknown option '" + key + "' (see --help)");
     }
     std::string value;
-    if (auto s = node.value<std::string>(); s && node.is_string()) {
+    if (const toml::array* arr = node.as_array(); arr != nullptr && def->repeat) {
+      for (const auto& item : *arr) {
+        if (!item.is_string()) {
+          return Status(Code::kInvalidArgument, "--config " + path + ": option '" + key + "' must be a string or an array of strings");
+        }
+        value += (value.empty() ? "" : "\n") + *item.value<std::string>();
+      }
+    } else if (auto s = node.value<std::string>(); s && node.is_string()) {
       value = *s;
     } else if (node.is_integer()) {
       value = std::to_string(*node.value<std::int64_t>());
@@ -210,6 +256,28 @@ Status apply_toml(ServerConfig& c, const std::string& path) {
 }
 
 }  // namespace
+
+Result<std::int64_t> parse_duration_ms(std::string_view text) {
+  const std::string t(text);
+  std::size_t i = 0;
+  while (i < t.size() && (std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) ++i;
+  const std::string num = t.substr(0, i), unit = t.substr(i);
+  char* end = nullptr;
+  errno = 0;
+  const double v = num.empty() ? -1 : std::strtod(num.c_str(), &end);
+  const std::string want = "'" + t + "' is not a duration (e.g. 10s, 500ms, 2m; a plain number is seconds)";
+  if (num.empty() || errno != 0 || end != num.c_str() + num.size() || !std::isfinite(v) || v < 0) {
+    return Status(Code::kInvalidArgument, want);
+  }
+  double ms = 0;
+  if (unit.empty() || unit == "s") ms = v * 1000;
+  else if (unit == "ms") ms = v;
+  else if (unit == "m") ms = v * 60'000;
+  else if (unit == "h") ms = v * 3'600'000;
+  else return Status(Code::kInvalidArgument, want);
+  if (ms > 1e12) return Status(Code::kInvalidArgument, "'" + t + "' is too long");
+  return static_cast<std::int64_t>(std::llround(ms));
+}
 
 Result<std::uint64_t> parse_size(std::string_view text) {
   const std::string t(text);
@@ -257,7 +325,10 @@ Status validate(const ServerConfig& c) {
   }
   if (c.batch_size < 1) return err("--batch-size: must be at least 1");
   if (c.port < 1 || c.port > 65535) return err("--port: " + std::to_string(c.port) + " is not in 1..65535");
-  if (c.host.empty()) return err("--host: must not be empty");
+  if (c.hosts.empty()) return err("--host: give at least one address");
+  for (const auto& h : c.hosts) {
+    if (h.empty()) return err("--host: must not be empty");
+  }
   if (!c.ram_file_dir.empty() && c.ram_file_quota == 0) return err("--ram-file-quota: required with --ram-file-dir");
   if (c.ram_file_dir.empty() && c.ram_file_quota != 0) return err("--ram-file-dir: required with --ram-file-quota");
   if (c.disk_dir != "none" && c.disk_quota == 0) return err("--disk-quota: must be > 0 (or --disk-dir none)");
@@ -268,7 +339,14 @@ Status validate(const ServerConfig& c) {
     return err("--default-max-tokens: must be in 1..--max-tokens-limit (" + std::to_string(c.max_tokens_limit) + ")");
   }
   if (c.queue_size < 0) return err("--queue-size: must be >= 0");
-  if (c.http_threads < 0) return err("--http-threads: must be >= 0");
+  if (c.http_threads < 0 || c.http_threads > 64) return err("--http-threads: must be in 0..64");
+  if (c.max_header_bytes < 1024 || c.max_header_bytes > (16u << 20)) return err("--max-header-bytes: must be in 1K..16M");
+  if (c.max_header_fields < 1 || c.max_header_fields > 10'000) return err("--max-header-fields: must be in 1..10000");
+  if (c.header_timeout_ms < 1) return err("--header-timeout: must be > 0");
+  if (c.body_timeout_ms < 1) return err("--body-timeout: must be > 0");
+  if (c.idle_timeout_ms < 1) return err("--idle-timeout: must be > 0");
+  if (c.keep_alive_timeout_ms < 1) return err("--keep-alive-timeout: must be > 0");
+  if (c.max_connections < 1 || c.max_connections > 1'000'000) return err("--max-connections: must be in 1..1000000");
   if (c.shutdown_deadline_ms < 0) return err("--shutdown-deadline-ms: must be >= 0");
   if (c.resume_wait_ms < 0) return err("--resume-wait-ms: must be >= 0");
   const auto names = tier_names(c);
@@ -372,7 +450,14 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
   std::string config_file;
   app.add_option("--config", config_file, "TOML file of options (flags override it)")->type_name("FILE");
   std::map<std::string, std::string> given;
-  for (const auto& d : option_defs()) app.add_option("--" + d.name, given[d.name], d.help)->type_name(d.type);
+  std::map<std::string, std::vector<std::string>> given_list;
+  for (const auto& d : option_defs()) {
+    if (d.repeat) {
+      app.add_option("--" + d.name, given_list[d.name], d.help)->type_name(d.type)->allow_extra_args(false);
+    } else {
+      app.add_option("--" + d.name, given[d.name], d.help)->type_name(d.type);
+    }
+  }
   std::ostringstream so, se;
   try {
     app.parse(argc, argv);
@@ -391,7 +476,12 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
   }
   for (const auto& d : option_defs()) {
     if (app.count("--" + d.name) == 0) continue;
-    if (Status st = d.set(c, "--" + d.name, given[d.name]); !st.ok()) {
+    std::string value = given[d.name];
+    if (d.repeat) {
+      value.clear();
+      for (const auto& v : given_list[d.name]) value += (value.empty() ? "" : "\n") + v;
+    }
+    if (Status st = d.set(c, "--" + d.name, value); !st.ok()) {
       out.exit_code = 2;
       out.message = st.message();
       return out;

@@ -47,15 +47,27 @@ struct ServerConfig {
   std::int64_t resume_wait_ms = 500;
   bool saves = true;
   // HTTP
-  std::string host = "127.0.0.1";
+  std::vector<std::string> hosts = {"127.0.0.1"};  // --host, repeatable: one listener each
   int port = 8080;
   std::string api_key;
   std::uint64_t max_body_bytes = 1ull << 20;
   int max_tokens_limit = 4096;
   int default_max_tokens = 256;
   int queue_size = 64;
-  int http_threads = 0;  // 0 = parallel + queue_size + 4
   int shutdown_deadline_ms = 10'000;
+
+  // HTTP limits (docs/api-server.md "Limits"): what one connection may cost.
+  // Durations are in milliseconds here; the flags take "10s", "500ms", "2m" or
+  // plain seconds.
+  std::uint64_t max_header_bytes = 64 * 1024;  // request line + header fields → 431
+  int max_header_fields = 100;                 // → 431
+  std::int64_t header_timeout_ms = 10'000;     // first byte → end of the head (total) → 408
+  std::int64_t body_timeout_ms = 60'000;       // end of the head → end of the body (total) → 408
+  std::int64_t idle_timeout_ms = 5'000;        // longest silence while reading a request or writing
+  std::int64_t keep_alive_timeout_ms = 5'000;  // an idle connection between requests is closed
+  std::int64_t request_timeout_ms = 600'000;   // a request still running is cancelled (503); 0: none
+  int max_connections = 4096;                  // beyond: the oldest idle one is closed, else 503
+  int http_threads = 0;                        // I/O threads; 0 = min(2, cores)
 };
 
 // Outcome of reading flags and file: run with `config`, or exit with `exit_code`
@@ -68,6 +80,9 @@ struct ConfigOutcome {
 };
 
 ConfigOutcome parse_config(int argc, const char* const* argv);
+
+// "10s", "500ms", "2m", "1.5" (seconds) → milliseconds. Errors name the text.
+Result<std::int64_t> parse_duration_ms(std::string_view text);
 
 // "512M", "20G", "1.5K", "4096" → bytes (K/M/G/T are powers of 1024; an optional
 // trailing "B"/"iB" is accepted). Errors name the text.

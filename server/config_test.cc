@@ -48,7 +48,7 @@ TEST(ParseSize, Rejects) {
 TEST(ParseConfig, Defaults) {
   auto c = parse({});
   ASSERT_TRUE(c.run) << c.message;
-  EXPECT_EQ(c.config.host, "127.0.0.1");
+  EXPECT_EQ(c.config.hosts, std::vector<std::string>{"127.0.0.1"});
   EXPECT_EQ(c.config.port, 8080);
   EXPECT_TRUE(c.config.api_key.empty());
   EXPECT_TRUE(c.config.model.empty());
@@ -144,7 +144,10 @@ TEST(ParseConfig, HelpDocumentsEveryOption) {
                           "--ram-file-dir", "--ram-file-quota", "--disk-dir", "--disk-quota", "--min-tokens", "--align",
                           "--trim", "--continued-interval", "--api-key", "--max-body-bytes", "--max-tokens-limit",
                           "--queue-size", "--file-mode", "--config", "--tier-policy", "--tier-min-tokens", "--redis",
-                          "--redis-cluster", "--redis-prefix", "--redis-ttl", "--redis-timeout-ms", "--redis-quota"}) {
+                          "--redis-cluster", "--redis-prefix", "--redis-ttl", "--redis-timeout-ms", "--redis-quota",
+                          "--max-header-bytes", "--max-header-fields", "--header-timeout", "--body-timeout",
+                          "--idle-timeout", "--keep-alive-timeout", "--request-timeout", "--max-connections",
+                          "--http-threads"}) {
     EXPECT_NE(c.message.find(opt), std::string::npos) << opt;
   }
 }
@@ -170,6 +173,13 @@ TEST(ParseConfig, ErrorsNameTheOption) {
       {{"--file-mode", "rw"}, "--file-mode"},
       {{"--file-mode", "0800"}, "--file-mode"},
       {{"--file-mode", "1777"}, "--file-mode"},
+      {{"--max-header-bytes", "10"}, "--max-header-bytes"},
+      {{"--max-header-fields", "0"}, "--max-header-fields"},
+      {{"--header-timeout", "soon"}, "--header-timeout"},
+      {{"--body-timeout", "0"}, "--body-timeout"},
+      {{"--request-timeout", "-1"}, "--request-timeout"},
+      {{"--max-connections", "0"}, "--max-connections"},
+      {{"--host", ""}, "--host"},
   };
   for (const auto& k : cases) {
     auto c = parse(k.args);
@@ -188,7 +198,7 @@ TEST(ParseConfig, TomlFileAndFlagsOverrideIt) {
   auto c = parse({"--config", f, "--port", "9200"});
   ASSERT_TRUE(c.run) << c.message;
   EXPECT_EQ(c.config.port, 9200);
-  EXPECT_EQ(c.config.host, "0.0.0.0");
+  EXPECT_EQ(c.config.hosts, std::vector<std::string>{"0.0.0.0"});
   EXPECT_EQ(c.config.ram_quota, 256ull << 20);
   EXPECT_EQ(c.config.min_tokens, 128);
   EXPECT_FALSE(c.config.saves);
@@ -227,6 +237,36 @@ TEST(ParseConfig, TiersCanBeDisabled) {
   c = parse({"--ram-quota", "0", "--disk-dir", "/tmp/d"});
   ASSERT_TRUE(c.run) << c.message;
   EXPECT_EQ(tier_names(c.config), std::vector<std::string>{"disk"});
+}
+
+TEST(ParseConfig, HttpLimitsAndSeveralHosts) {
+  auto c = parse({"--host", "127.0.0.1", "--host", "::1", "--max-header-bytes", "32K", "--max-header-fields", "50",
+                  "--header-timeout", "3s", "--body-timeout", "1m", "--idle-timeout", "500ms", "--keep-alive-timeout",
+                  "2", "--request-timeout", "0", "--max-connections", "100"});
+  ASSERT_TRUE(c.run) << c.message;
+  EXPECT_EQ(c.config.hosts, (std::vector<std::string>{"127.0.0.1", "::1"}));
+  EXPECT_EQ(c.config.max_header_bytes, 32u * 1024);
+  EXPECT_EQ(c.config.max_header_fields, 50);
+  EXPECT_EQ(c.config.header_timeout_ms, 3000);
+  EXPECT_EQ(c.config.body_timeout_ms, 60'000);
+  EXPECT_EQ(c.config.idle_timeout_ms, 500);
+  EXPECT_EQ(c.config.keep_alive_timeout_ms, 2000);
+  EXPECT_EQ(c.config.request_timeout_ms, 0);
+  EXPECT_EQ(c.config.max_connections, 100);
+  const std::string f = write_toml("host = [\"127.0.0.1\", \"127.0.0.2\"]\nheader_timeout = \"250ms\"\n");
+  auto t = parse({"--config", f});
+  ASSERT_TRUE(t.run) << t.message;
+  EXPECT_EQ(t.config.hosts, (std::vector<std::string>{"127.0.0.1", "127.0.0.2"}));
+  EXPECT_EQ(t.config.header_timeout_ms, 250);
+  std::remove(f.c_str());
+}
+
+TEST(ParseDuration, UnitsAndErrors) {
+  EXPECT_EQ(parse_duration_ms("10").value(), 10'000);
+  EXPECT_EQ(parse_duration_ms("1.5s").value(), 1500);
+  EXPECT_EQ(parse_duration_ms("250ms").value(), 250);
+  EXPECT_EQ(parse_duration_ms("2m").value(), 120'000);
+  for (const char* bad : {"", "s", "-1", "10 s", "1x", "abc"}) EXPECT_FALSE(parse_duration_ms(bad).ok()) << bad;
 }
 
 }  // namespace

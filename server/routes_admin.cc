@@ -51,10 +51,11 @@ std::string tier_list(const App& app) {
 }
 
 // A query parameter as an integer in [lo, hi]; `def` when absent.
-std::variant<std::int64_t, ApiError> query_int(const httplib::Request& req, const char* name, std::int64_t def,
+std::variant<std::int64_t, ApiError> query_int(const HttpRequest& req, const char* name, std::int64_t def,
                                                std::int64_t lo, std::int64_t hi) {
-  if (!req.has_param(name)) return def;
-  const std::string v = req.get_param_value(name);
+  const std::optional<std::string> given = req.param(name);
+  if (!given) return def;
+  const std::string& v = *given;
   std::int64_t x = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
   if (ec != std::errc() || p != v.data() + v.size() || x < lo || x > hi) {
@@ -65,17 +66,16 @@ std::variant<std::int64_t, ApiError> query_int(const httplib::Request& req, cons
   return x;
 }
 
-void rows_route(App& app, const httplib::Request& req, httplib::Response& res) {
+void rows_route(App& app, const HttpRequest& req, const std::shared_ptr<Exchange>& res) {
   auto offset = query_int(req, "offset", 0, 0, INT64_MAX);
   if (auto* e = std::get_if<ApiError>(&offset)) return send_error(res, *e);
   auto limit = query_int(req, "limit", 100, 1, 1000);
   if (auto* e = std::get_if<ApiError>(&limit)) return send_error(res, *e);
   std::optional<std::size_t> tier;
-  if (req.has_param("tier")) {
-    tier = tier_index(app, req.get_param_value("tier"));
+  if (const std::optional<std::string> name = req.param("tier")) {
+    tier = tier_index(app, *name);
     if (!tier) {
-      return send_error(res, bad_request("unknown tier '" + req.get_param_value("tier") + "' (configured: " +
-                                             tier_list(app) + ")", "tier"));
+      return send_error(res, bad_request("unknown tier '" + *name + "' (configured: " + tier_list(app) + ")", "tier"));
     }
   }
   auto rows = app.engine.cache().rows(tier);
@@ -115,7 +115,7 @@ void rows_route(App& app, const httplib::Request& req, httplib::Response& res) {
   send_json(res, 200, {{"total", rows.size()}, {"offset", off}, {"limit", lim}, {"rows", out}});
 }
 
-void evict_route(App& app, const httplib::Request& req, httplib::Response& res) {
+void evict_route(App& app, const HttpRequest& req, const std::shared_ptr<Exchange>& res) {
   auto parsed = parse_object(req.body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
   const Json& body = std::get<Json>(parsed);
@@ -150,7 +150,7 @@ void evict_route(App& app, const httplib::Request& req, httplib::Response& res) 
   send_json(res, 200, {{"requested_bytes", bytes}, {"freed_bytes", freed}});
 }
 
-void pin_route(App& app, bool pin, const httplib::Request& req, httplib::Response& res) {
+void pin_route(App& app, bool pin, const HttpRequest& req, const std::shared_ptr<Exchange>& res) {
   auto parsed = parse_object(req.body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
   const Json& body = std::get<Json>(parsed);
@@ -172,23 +172,27 @@ void pin_route(App& app, bool pin, const httplib::Request& req, httplib::Respons
 
 }  // namespace
 
-void add_admin_routes(httplib::Server& svr, App& app) {
-  svr.Get("/v1/cache/stats", [&app](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, stats_json(app));
-  });
-  svr.Get("/v1/cache/rows", [&app](const httplib::Request& req, httplib::Response& res) { rows_route(app, req, res); });
-  svr.Post("/v1/cache/gc", bounded_body(app, [&app](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, {{"freed_bytes", app.engine.cache().gc()}});
-  }));
-  svr.Post("/v1/cache/evict", bounded_body(app, [&app](const httplib::Request& req, httplib::Response& res) {
-             evict_route(app, req, res);
-           }));
-  svr.Post("/v1/cache/pin", bounded_body(app, [&app](const httplib::Request& req, httplib::Response& res) {
-             pin_route(app, true, req, res);
-           }));
-  svr.Post("/v1/cache/unpin", bounded_body(app, [&app](const httplib::Request& req, httplib::Response& res) {
-             pin_route(app, false, req, res);
-           }));
+void add_admin_routes(Router& router, App& app) {
+  // Every admin route takes the cache's locks or touches files: workers.
+  const RouteOptions worker{.access = Access::kKey, .run_on = RunOn::kWorker};
+  router.add("GET", {"/v1/cache/stats"}, [&app](HttpRequest&, const std::shared_ptr<Exchange>& ex) {
+    send_json(ex, 200, stats_json(app));
+  }, worker);
+  router.add("GET", {"/v1/cache/rows"}, [&app](HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+    rows_route(app, req, ex);
+  }, worker);
+  router.add("POST", {"/v1/cache/gc"}, [&app](HttpRequest&, const std::shared_ptr<Exchange>& ex) {
+    send_json(ex, 200, {{"freed_bytes", app.engine.cache().gc()}});
+  }, worker);
+  router.add("POST", {"/v1/cache/evict"}, [&app](HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+    evict_route(app, req, ex);
+  }, worker);
+  router.add("POST", {"/v1/cache/pin"}, [&app](HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+    pin_route(app, true, req, ex);
+  }, worker);
+  router.add("POST", {"/v1/cache/unpin"}, [&app](HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+    pin_route(app, false, req, ex);
+  }, worker);
 }
 
 }  // namespace kvc::server

@@ -1,17 +1,20 @@
 // POST /v1/completions and POST /v1/chat/completions, plain and streamed (SSE).
 //
-// A request is parsed and tokenized on the HTTP thread (so every input error is a
-// 4xx before any stream starts), admitted onto a sequence (or queued, or refused
-// with 503), then run with Engine::complete. Streams run the engine call on a
-// worker thread and forward text through a PieceChannel; a failed write (the
-// client went away) cancels the channel, on_text returns false and the engine
-// frees the sequence and its lease at once.
+// The handler runs on a worker: it parses the body, applies the chat template,
+// tokenizes within the context budget (prompt_budget.h: a prompt that cannot fit
+// is refused without tokenizing it whole), so every input error is a 4xx before
+// any stream starts; then it waits for a sequence (AdmissionQueue) and runs the
+// blocking Engine::complete. The exchange's cancel flag is the request's cancel
+// flag: a client that goes away, or --request-timeout, stops the request queued
+// or running, whether or not it is emitting text. Streamed text goes from the
+// scheduler thread (on_text: append, maybe post) to the connection's I/O strand,
+// which formats and writes the events; neither ever waits for the other.
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <thread>
 
 #include "server/app.h"
+#include "server/prompt_budget.h"
 #include "server/sse.h"
 
 namespace kvc::server {
@@ -30,10 +33,18 @@ void record(App& app, const Result<CompletionResult>& r) {
   app.metrics.request_duration().observe(rep.total_ms / 1000.0);
 }
 
-// Builds the engine request: template (chat), tokenize, check the context.
+ApiError context_exceeded(std::string what, std::size_t limit, bool chat) {
+  return bad_request("the prompt has " + what + " tokens; the context holds " + std::to_string(limit) +
+                         " per sequence (--ctx-size / --parallel); shorten the prompt",
+                     chat ? "messages" : "prompt", "context_length_exceeded");
+}
+
+// Builds the engine request: template (chat), bounded tokenize, check the context.
 std::optional<ApiError> prepare(App& app, const ParsedRequest& req, CompletionRequest& out) {
   out.sampling = req.sampling;
   out.parent_key = req.parent_key;
+  const auto limit = static_cast<std::size_t>(app.engine.n_ctx_per_sequence());
+  const char* param = req.chat ? "messages" : "prompt";
   if (req.prompt_tokens) {
     out.prompt_tokens = req.prompt_tokens;
   } else {
@@ -43,18 +54,15 @@ std::optional<ApiError> prepare(App& app, const ParsedRequest& req, CompletionRe
       if (!t.ok()) return bad_request("cannot apply the chat template: " + t.status().message(), "messages");
       text = std::move(t.value());
     }
-    auto ids = app.engine.tokenize(text, true);
-    if (!ids.ok()) return bad_request(ids.status().message(), req.chat ? "messages" : "prompt");
-    out.prompt_tokens = std::move(ids.value());
+    const TokenizeFn tokenize = [&app](std::string_view s, bool bos) { return app.engine.tokenize(s, bos); };
+    auto ids = tokenize_bounded(tokenize, text, true, limit);
+    if (!ids.ok()) return bad_request(ids.status().message(), param);
+    if (ids->too_long) return context_exceeded("at least " + std::to_string(ids->at_least), limit, req.chat);
+    out.prompt_tokens = std::move(ids->tokens);
   }
   const std::size_t n = out.prompt_tokens->size();
-  const auto limit = static_cast<std::size_t>(app.engine.n_ctx_per_sequence());
-  if (n == 0) return bad_request("the prompt is empty", req.chat ? "messages" : "prompt");
-  if (n >= limit) {
-    return bad_request("the prompt has " + std::to_string(n) + " tokens; the context holds " + std::to_string(limit) +
-                           " per sequence (--ctx-size / --parallel); shorten the prompt",
-                       req.chat ? "messages" : "prompt", "context_length_exceeded");
-  }
+  if (n == 0) return bad_request("the prompt is empty", param);
+  if (n >= limit) return context_exceeded(std::to_string(n), limit, req.chat);
   return std::nullopt;
 }
 
@@ -68,96 +76,110 @@ ApiError refusal(AdmissionQueue::Refusal r, const App& app) {
                   "server_error", "", "queue_full"};
 }
 
-struct Stream {
-  Stream(App& a, ParsedRequest r, CompletionRequest c, AdmissionQueue::Ticket t)
-      : app(a), req(std::move(r)), creq(std::move(c)), ticket(std::move(t)),
-        id(app.new_id(req.chat ? "chatcmpl" : "cmpl")), created(unix_now()) {}
-  ~Stream() {
-    channel.cancel();
-    if (worker.joinable()) worker.join();
+ApiError timed_out(const App& app) {
+  return ApiError{503,
+                  "the request did not finish within " + std::to_string(app.config.request_timeout_ms / 1000.0) +
+                      " s (--request-timeout) and was cancelled",
+                  "server_error", "", "request_timeout"};
+}
+
+// A streamed response: the events are formatted and written on the I/O strand.
+class Stream : public std::enable_shared_from_this<Stream> {
+ public:
+  Stream(const std::shared_ptr<Exchange>& ex, ParsedRequest req, std::string id)
+      : ex_(ex), req_(std::move(req)), id_(std::move(id)), created_(unix_now()) {}
+
+  // Scheduler thread: never blocks. False once the exchange is cancelled.
+  bool push(std::string_view piece) {
+    if (pieces_.push(piece)) ex_->post([self = shared_from_this()] { self->flush(); });
+    return !ex_->cancel_flag()->load();
   }
 
-  void start() {
-    creq.on_text = [this](std::string_view piece) { return channel.push(piece); };
-    worker = std::thread([this] {
-      result.emplace(app.engine.complete(std::move(creq)));
-      record(app, *result);
-      ticket.release();
-      channel.finish();
+  // Worker thread, after Engine::complete: the last chunk (or an error event) and [DONE].
+  void finish(Result<CompletionResult> result, const App& app) {
+    ex_->post([self = shared_from_this(), result = std::move(result), &app]() {
+      self->flush();
+      std::string tail;
+      if (self->ex_->cancel_reason() == Exchange::CancelReason::kDeadline) {
+        tail += sse_event(dump(error_body(timed_out(app))));
+      } else if (result.ok()) {
+        if (self->first_ && self->req_.chat) tail += event(self->req_, self->id_, self->created_, "", true);
+        tail += sse_event(dump(stream_final_chunk(self->req_, result.value(), self->id_, self->created_)));
+      } else {
+        tail += sse_event(dump(error_body(engine_error(result.status()))));
+      }
+      tail += kSseDone;
+      self->ex_->write(std::move(tail));
+      self->ex_->end_stream();
     });
   }
 
-  // Writes everything; false when the client went away.
-  bool run(httplib::DataSink& sink) {
-    start();
-    bool first = true;
-    for (;;) {
-      PieceChannel::Batch b = channel.pop(std::chrono::milliseconds(200));
-      if (!b.text.empty()) {
-        const std::string ev = sse_event(dump(stream_chunk(req, id, created, b.text, first)));
-        first = false;
-        if (!sink.write(ev.data(), ev.size())) return false;
-      }
-      if (b.finished) break;
-      if (!sink.is_writable()) return false;
-    }
-    std::string tail;
-    if (result->ok()) {
-      if (first && req.chat) tail += sse_event(dump(stream_chunk(req, id, created, "", true)));
-      tail += sse_event(dump(stream_final_chunk(req, result->value(), id, created)));
-    } else {
-      tail += sse_event(dump(error_body(engine_error(result->status()))));
-    }
-    tail += kSseDone;
-    if (!sink.write(tail.data(), tail.size())) return false;
-    sink.done();
-    return true;
+ private:
+  static std::string event(const ParsedRequest& req, const std::string& id, std::int64_t created,
+                           std::string_view text, bool first) {
+    return sse_event(dump(stream_chunk(req, id, created, text, first)));
+  }
+  void flush() {  // I/O strand
+    const std::string text = pieces_.take();
+    if (text.empty()) return;
+    ex_->write(event(req_, id_, created_, text, first_));
+    first_ = false;
   }
 
-  App& app;
-  ParsedRequest req;
-  CompletionRequest creq;
-  AdmissionQueue::Ticket ticket;
-  std::string id;
-  std::int64_t created;
-  PieceChannel channel;
-  std::optional<Result<CompletionResult>> result;
-  std::thread worker;
+  std::shared_ptr<Exchange> ex_;
+  ParsedRequest req_;
+  std::string id_;
+  std::int64_t created_;
+  PieceBuffer pieces_;
+  bool first_ = true;  // I/O strand only
 };
 
-void handle(App& app, bool chat, const httplib::Request& http_req, httplib::Response& res) {
+void handle(App& app, bool chat, HttpRequest& http_req, const std::shared_ptr<Exchange>& ex) {
   auto parsed = parse_request(http_req.body, chat, app.limits);
-  if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(ex, *e);
   ParsedRequest req = std::move(std::get<ParsedRequest>(parsed));
   CompletionRequest creq;
-  if (auto e = prepare(app, req, creq)) return send_error(res, *e);
+  if (auto e = prepare(app, req, creq)) return send_error(ex, *e);
+  creq.cancel = ex->cancel_flag();
+  const auto gone = [&ex] { return ex->cancel_reason() != Exchange::CancelReason::kDeadline; };
 
-  AdmissionQueue::Entry entry = app.queue.enter();
-  if (!entry.ticket) return send_error(res, refusal(entry.refusal, app));
-
+  ex->on_cancel([&app] { app.queue.wake(); });  // a queued request leaves the queue at once
+  AdmissionQueue::Entry entry = app.queue.enter(creq.cancel.get());
+  if (!entry.ticket) {
+    if (entry.refusal != AdmissionQueue::Refusal::kCancelled) return send_error(ex, refusal(entry.refusal, app));
+    return gone() ? void() : send_error(ex, timed_out(app));
+  }
   if (!req.stream) {
     Result<CompletionResult> r = app.engine.complete(std::move(creq));
     entry.ticket.release();
     record(app, r);
-    if (!r.ok()) return send_error(res, engine_error(r.status()));
-    return send_json(res, 200, completion_response(req, r.value(), app.new_id(chat ? "chatcmpl" : "cmpl"), unix_now()));
+    if (ex->cancel_flag()->load()) return gone() ? void() : send_error(ex, timed_out(app));
+    if (!r.ok()) return send_error(ex, engine_error(r.status()));
+    return send_json(ex, 200, completion_response(req, r.value(), app.new_id(chat ? "chatcmpl" : "cmpl"), unix_now()));
   }
-  auto stream = std::make_shared<Stream>(app, std::move(req), std::move(creq), std::move(entry.ticket));
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider("text/event-stream",
-                                   [stream](std::size_t, httplib::DataSink& sink) { return stream->run(sink); });
+  auto stream = std::make_shared<Stream>(ex, req, app.new_id(chat ? "chatcmpl" : "cmpl"));
+  HttpResponse head = HttpResponse::text(200, "", "text/event-stream");
+  head.set("Cache-Control", "no-cache");
+  head.set("X-Accel-Buffering", "no");
+  ex->set_probe(std::string(kSseComment));
+  ex->start_stream(std::move(head));
+  creq.on_text = [stream](std::string_view piece) { return stream->push(piece); };
+  Result<CompletionResult> r = app.engine.complete(std::move(creq));
+  entry.ticket.release();
+  record(app, r);
+  stream->finish(std::move(r), app);
 }
 
 }  // namespace
 
-void add_completion_routes(httplib::Server& svr, App& app) {
-  svr.Post("/v1/completions", bounded_body(app, [&app](const httplib::Request& req, httplib::Response& res) {
-             handle(app, false, req, res);
-           }));
-  svr.Post("/v1/chat/completions", bounded_body(app, [&app](const httplib::Request& req, httplib::Response& res) {
-             handle(app, true, req, res);
-           }));
+void add_completion_routes(Router& router, App& app) {
+  const RouteOptions worker{.access = Access::kKey, .run_on = RunOn::kWorker};
+  router.add("POST", {"/v1/completions"}, [&app](HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+    handle(app, false, req, ex);
+  }, worker);
+  router.add("POST", {"/v1/chat/completions"}, [&app](HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+    handle(app, true, req, ex);
+  }, worker);
 }
 
 }  // namespace kvc::server

@@ -7,6 +7,7 @@
 // scheduled onto the sequences and decoded together in shared batches.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -125,6 +126,15 @@ struct CompletionRequest {
   // from it. Text that could still become a stop string or an incomplete UTF-8
   // sequence is held back until it cannot.
   std::function<bool(std::string_view piece)> on_text;
+  // Cancellation: any thread may set *cancel to true at any time (e.g. when the
+  // client went away). A request not yet on a sequence (looking up, or queued in
+  // the scheduler) then fails with kCancelled; a running one is stopped at the
+  // scheduler's next iteration (one decode), whether or not it emits text: while
+  // prefilling its sequence is cleared, while generating it finishes with
+  // FinishReason::kCancelled like an on_text that returned false (finish save,
+  // sticky park). Either way its sequence and lease are free when complete()
+  // returns. Null: not cancellable (but for on_text).
+  std::shared_ptr<const std::atomic<bool>> cancel;
 };
 
 struct CompletionResult {

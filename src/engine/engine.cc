@@ -236,6 +236,7 @@ Result<CompletionResult> Engine::complete(CompletionRequest request) {
   // prompt needs no lookup (no wait for its finish save, no load). If that
   // sequence is evicted before admission the job bounces and is looked up.
   for (int attempt = 0;; ++attempt) {
+    if (request.cancel && request.cancel->load()) return Status(Code::kCancelled, "the request was cancelled");
     auto job = std::make_unique<engine::Job>();
     job->t_start = t_start;
     job->bounced = std::make_shared<bool>(false);

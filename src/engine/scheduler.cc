@@ -56,6 +56,7 @@ void Scheduler::run() {
   Batch batch(env_.n_batch);
   for (;;) {
     std::deque<std::unique_ptr<Job>> incoming;
+    std::vector<std::unique_ptr<Job>> cancelled;
     bool stop = false;
     {
       std::unique_lock lock(mu_);
@@ -65,6 +66,7 @@ void Scheduler::run() {
       if (stop) {
         incoming.swap(queue_);
       } else {
+        take_cancelled(queue_, cancelled);
         // A parked sequence is available too: resumed, or evicted for the job.
         std::size_t avail = 0;
         for (const Slot& s : slots_) avail += s.busy() ? 0 : 1;
@@ -91,6 +93,8 @@ void Scheduler::run() {
       }
       return;
     }
+    for (auto& job : cancelled) job->done.set_value(Status(Code::kCancelled, "the request was cancelled"));
+    stop_cancelled();
     place(incoming);
     if (!build_batch(batch)) continue;
     const int rc = llama_decode(env_.ctx, batch.get());
@@ -100,6 +104,32 @@ void Scheduler::run() {
       continue;
     }
     after_decode();
+  }
+}
+
+void Scheduler::take_cancelled(std::deque<std::unique_ptr<Job>>& queue, std::vector<std::unique_ptr<Job>>& out) {
+  for (auto it = queue.begin(); it != queue.end();) {
+    if ((*it)->cancelled()) {
+      out.push_back(std::move(*it));
+      it = queue.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// A prefilling sequence is cleared (its prompt is incomplete: nothing to keep); a
+// generating one decodes its pending token and finishes as cancelled (finish save,
+// park), the path an on_text returning false takes.
+void Scheduler::stop_cancelled() {
+  for (Slot& s : slots_) {
+    if (!s.busy() || !s.job->cancelled()) continue;
+    s.finish_reason = FinishReason::kCancelled;
+    if (s.phase == SlotPhase::kPrefill) {
+      finish(s, nullptr, /*save_finish=*/false);
+    } else if (s.phase == SlotPhase::kGenerate) {
+      s.phase = SlotPhase::kFinishing;
+    }
   }
 }
 

@@ -71,6 +71,10 @@ class Scheduler {
   bool build_batch(Batch& batch);
   void after_decode();
   void fail_batch(const std::string& why);
+  // Cancelled requests (CompletionRequest::cancel): queued ones are moved out of
+  // `queue` (the caller holds mu_ and fails them), running ones are stopped.
+  static void take_cancelled(std::deque<std::unique_ptr<Job>>& queue, std::vector<std::unique_ptr<Job>>& out);
+  void stop_cancelled();
 
   // Slot operations (slot_ops.cc).
   void start_generating(Slot& slot, const float* logits);

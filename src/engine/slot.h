@@ -39,6 +39,9 @@ struct Job {
   // submits again.
   bool skipped_lookup = false;
   std::shared_ptr<bool> bounced;
+
+  // CompletionRequest::cancel is set.
+  bool cancelled() const { return request.cancel && request.cancel->load(std::memory_order_relaxed); }
 };
 
 // kParked: a finished request's sequence kept for a sticky session — its cells
