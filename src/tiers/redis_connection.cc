@@ -1,0 +1,181 @@
+#include "tiers/redis_connection.h"
+
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace kvc::tiers {
+namespace {
+
+constexpr std::size_t kReadChunk = 256 * 1024;
+
+std::chrono::milliseconds remaining(Deadline deadline) {
+  if (deadline == kNoDeadline) return std::chrono::milliseconds::max();
+  const auto left = deadline - Clock::now();
+  if (left <= Clock::duration::zero()) return std::chrono::milliseconds(0);
+  // Round up: a deadline 0.3 ms away still deserves a poll.
+  return std::chrono::ceil<std::chrono::milliseconds>(left);
+}
+
+}  // namespace
+
+RedisConnection::RedisConnection(RedisEndpoint ep, redisContext* ctx, std::chrono::milliseconds stall)
+    : ep_(std::move(ep)), ctx_(ctx), stall_(stall) {}
+
+RedisConnection::~RedisConnection() { redisFree(ctx_); }
+
+Result<std::unique_ptr<RedisConnection>> RedisConnection::open(const RedisEndpoint& ep, const std::string& address,
+                                                               const RedisConnectOptions& opts, Deadline deadline) {
+  const std::string who = "redis " + ep.to_string();
+  const auto budget = std::min(opts.timeout, remaining(deadline));
+  if (budget.count() <= 0) return Status(Code::kTimeout, who + ": no time left to connect (deadline passed)");
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(budget.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((budget.count() % 1000) * 1000);
+  redisContext* ctx = redisConnectWithTimeout(address.c_str(), ep.port, tv);
+  if (ctx == nullptr) return Status(Code::kUnavailable, who + ": cannot allocate a connection");
+  if (ctx->err != 0) {
+    std::string err = ctx->errstr;
+    redisFree(ctx);
+    const bool timeout = err.find("timed out") != std::string::npos;
+    return Status(timeout ? Code::kTimeout : Code::kUnavailable,
+                  who + ": connect failed: " + err + (timeout ? " (after " + std::to_string(budget.count()) + " ms)" : ""));
+  }
+  // From here on this class does all socket I/O, non-blocking, bounded by poll.
+  const int flags = ::fcntl(ctx->fd, F_GETFL);
+  if (flags < 0 || ::fcntl(ctx->fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    const int e = errno;
+    redisFree(ctx);
+    return Status(Code::kUnavailable, who + ": fcntl(O_NONBLOCK): " + std::strerror(e));
+  }
+  ::fcntl(ctx->fd, F_SETFD, FD_CLOEXEC);
+  redisEnableKeepAlive(ctx);
+  std::unique_ptr<RedisConnection> conn(new RedisConnection(ep, ctx, opts.timeout));
+
+  std::vector<RedisCommand> login;
+  if (!opts.login.password.empty()) {
+    RedisCommand auth({"AUTH"});
+    if (!opts.login.username.empty()) auth.arg(opts.login.username);
+    auth.arg(opts.login.password);
+    login.push_back(std::move(auth));
+  }
+  if (opts.login.db != 0) login.push_back(RedisCommand({"SELECT", std::to_string(opts.login.db)}));
+  if (!login.empty()) {
+    auto replies = conn->exec(login, std::min(deadline, Clock::now() + opts.timeout));
+    if (!replies.ok()) return Status(replies.status().code(), replies.status().message() + " (during AUTH/SELECT)");
+    for (std::size_t i = 0; i < login.size(); ++i) {
+      const redisReply* r = (*replies)[i].get();
+      if (!reply_is_ok(r)) {
+        const bool auth = i == 0 && !opts.login.password.empty();
+        return Status(Code::kUnavailable,
+                      who + ": " + (auth ? "AUTH" : "SELECT " + std::to_string(opts.login.db)) + " refused: " +
+                          std::string(reply_str(r)) +
+                          (auth ? " (check the password in --redis / the cluster password)" : ""));
+      }
+    }
+  }
+  return conn;
+}
+
+Status RedisConnection::fail(Code code, std::string message, bool timeout) {
+  broken_ = true;
+  timed_out_ = timeout;
+  return Status(code, "redis " + ep_.to_string() + ": " + message);
+}
+
+Status RedisConnection::wait_ready(short events, Deadline deadline, const char* doing) {
+  for (;;) {
+    const auto left = remaining(deadline);
+    const auto wait = std::min(left, stall_);
+    if (left.count() == 0) return fail(Code::kTimeout, std::string("deadline passed while ") + doing, true);
+    pollfd p{ctx_->fd, events, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(wait.count(), INT_MAX)));
+    if (n > 0) return Status::Ok();  // readable/writable, or an error the next call reports
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(Code::kIoError, std::string("poll: ") + std::strerror(errno));
+    if (wait == stall_ && left > stall_)
+      return fail(Code::kTimeout,
+                  std::string("no progress for ") + std::to_string(stall_.count()) + " ms while " + doing, true);
+    return fail(Code::kTimeout, std::string("deadline passed while ") + doing, true);
+  }
+}
+
+Status RedisConnection::send(std::span<const RedisCommand> cmds, Deadline deadline) {
+  if (broken_) return Status(Code::kUnavailable, "redis " + ep_.to_string() + ": connection already broken");
+  std::vector<iovec> iov;
+  for (const auto& c : cmds) c.encode(iov);
+  std::size_t at = 0;  // first iovec not fully written
+  while (at < iov.size()) {
+    msghdr msg{};
+    msg.msg_iov = iov.data() + at;
+    msg.msg_iovlen = std::min<std::size_t>(iov.size() - at, IOV_MAX);
+    const ssize_t n = ::sendmsg(ctx_->fd, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (auto s = wait_ready(POLLOUT, deadline, "sending a command"); !s.ok()) return s;
+        continue;
+      }
+      const int e = errno;
+      return fail(Code::kUnavailable, std::string("send failed: ") + std::strerror(e));
+    }
+    std::size_t left = static_cast<std::size_t>(n);
+    while (at < iov.size() && left >= iov[at].iov_len) left -= iov[at++].iov_len;
+    if (left > 0) {
+      iov[at].iov_base = static_cast<char*>(iov[at].iov_base) + left;
+      iov[at].iov_len -= left;
+    }
+  }
+  return Status::Ok();
+}
+
+Result<RedisReply> RedisConnection::read_reply(Deadline deadline) {
+  if (broken_) return Status(Code::kUnavailable, "redis " + ep_.to_string() + ": connection already broken");
+  for (;;) {
+    void* out = nullptr;
+    if (redisReaderGetReply(ctx_->reader, &out) != REDIS_OK)
+      return fail(Code::kIoError, std::string("protocol error: ") + ctx_->reader->errstr);
+    if (out != nullptr) return RedisReply(static_cast<redisReply*>(out));
+    if (inbuf_.empty()) inbuf_.resize(kReadChunk);
+    const ssize_t n = ::recv(ctx_->fd, inbuf_.data(), inbuf_.size(), 0);
+    if (n > 0) {
+      if (redisReaderFeed(ctx_->reader, inbuf_.data(), static_cast<std::size_t>(n)) != REDIS_OK)
+        return fail(Code::kIoError, std::string("protocol error: ") + ctx_->reader->errstr);
+      continue;
+    }
+    if (n == 0) return fail(Code::kUnavailable, "the server closed the connection");
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (auto s = wait_ready(POLLIN, deadline, "waiting for a reply"); !s.ok()) return s;
+      continue;
+    }
+    const int e = errno;
+    return fail(Code::kUnavailable, std::string("receive failed: ") + std::strerror(e));
+  }
+}
+
+Result<std::vector<RedisReply>> RedisConnection::exec(std::span<const RedisCommand> cmds, Deadline deadline) {
+  if (auto s = send(cmds, deadline); !s.ok()) return s;
+  std::vector<RedisReply> replies;
+  replies.reserve(cmds.size());
+  for (std::size_t i = 0; i < cmds.size(); ++i) {
+    auto r = read_reply(deadline);
+    if (!r.ok()) return r.status();
+    replies.push_back(std::move(r).value());
+  }
+  return replies;
+}
+
+Result<RedisReply> RedisConnection::exec(const RedisCommand& cmd, Deadline deadline) {
+  auto r = exec(std::span<const RedisCommand>(&cmd, 1), deadline);
+  if (!r.ok()) return r.status();
+  return std::move(r->front());
+}
+
+}  // namespace kvc::tiers

@@ -1,0 +1,84 @@
+// RedisConnection: one TCP connection to one Redis node. hiredis connects and
+// parses replies (its redisReader); this class does the socket I/O itself so that
+//  - every wait is bounded: a command fails with kTimeout when the socket makes no
+//    progress for `stall` (default: the connect timeout) or the caller's deadline
+//    passes, whichever is first — a large value may take longer than `stall` in
+//    total, but never stalls longer;
+//  - writes use sendmsg(MSG_NOSIGNAL): a peer that closed never raises SIGPIPE,
+//    even in a program that did not ignore it (hiredis itself writes with write(2));
+//  - a large argument is written from the caller's memory (writev), not copied
+//    into hiredis' output buffer.
+// Not thread-safe: one exchange at a time (RedisNode pools connections).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kvc/status.h"
+#include "tiers/redis_command.h"
+#include "tiers/redis_endpoint.h"
+#include "tiers/redis_reply.h"
+
+struct redisContext;
+
+namespace kvc::tiers {
+
+using Clock = std::chrono::steady_clock;
+// An absolute time after which a call gives up; kNoDeadline: no caller deadline
+// (the stall limit still applies).
+using Deadline = Clock::time_point;
+inline constexpr Deadline kNoDeadline = Deadline::max();
+
+struct RedisConnectOptions {
+  RedisLogin login;
+  std::chrono::milliseconds timeout{50};  // connect timeout and stall limit
+};
+
+class RedisConnection {
+ public:
+  // Connects to `address` (an IP address or a name; `ep` is what messages show)
+  // within min(timeout, deadline), then AUTH and SELECT as `opts.login` says.
+  // kTimeout, kUnavailable (refused, unreachable, AUTH/SELECT rejected) with a
+  // message naming the node.
+  static Result<std::unique_ptr<RedisConnection>> open(const RedisEndpoint& ep, const std::string& address,
+                                                       const RedisConnectOptions& opts, Deadline deadline);
+  ~RedisConnection();
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+
+  // Sends the commands in one pipeline, then reads one reply per command. An error
+  // reply (-ERR, -MOVED, -OOM …) is a reply, not a failure. On failure (kTimeout;
+  // kUnavailable when the peer closed or reset; kIoError on a protocol error) the
+  // connection is broken() and must be dropped: replies may still be in flight.
+  Result<std::vector<RedisReply>> exec(std::span<const RedisCommand> cmds, Deadline deadline);
+  Result<RedisReply> exec(const RedisCommand& cmd, Deadline deadline);
+  // The halves of exec, for a caller that reads replies one by one.
+  Status send(std::span<const RedisCommand> cmds, Deadline deadline);
+  Result<RedisReply> read_reply(Deadline deadline);
+
+  bool broken() const { return broken_; }
+  // Whether the last failure was a timeout (the node may be slow, not down).
+  bool timed_out() const { return timed_out_; }
+  const RedisEndpoint& endpoint() const { return ep_; }
+  // The longest wait for the socket to make progress (XREAD BLOCK needs more).
+  void set_stall(std::chrono::milliseconds stall) { stall_ = stall; }
+  std::chrono::milliseconds stall() const { return stall_; }
+
+ private:
+  RedisConnection(RedisEndpoint ep, redisContext* ctx, std::chrono::milliseconds stall);
+  // Waits until fd is ready for `events`; kTimeout when stall or deadline come first.
+  Status wait_ready(short events, Deadline deadline, const char* doing);
+  Status fail(Code code, std::string message, bool timeout = false);
+
+  RedisEndpoint ep_;
+  redisContext* ctx_;
+  std::chrono::milliseconds stall_;
+  std::vector<char> inbuf_;
+  bool broken_ = false;
+  bool timed_out_ = false;
+};
+
+}  // namespace kvc::tiers
