@@ -34,7 +34,10 @@ Result<std::unique_ptr<RedisClient>> RedisClient::open(const RemoteOptions& opts
     c->connect_.login.username = opts.cluster_username;
     c->connect_.login.password = opts.cluster_password;
     std::string list;
-    for (const auto& s : *seeds) list += (list.empty() ? "" : ",") + s.to_string();
+    for (const auto& s : *seeds) {
+      if (!list.empty()) list += ',';
+      list += s.to_string();
+    }
     c->describe_ = "redis cluster (seeds " + list + ")";
     RedisClient* self = c.get();
     c->cluster_ = std::make_unique<RedisCluster>(

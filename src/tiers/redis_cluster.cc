@@ -147,7 +147,8 @@ Status RedisCluster::refresh(Deadline deadline) {
     } else {
       why = r.status();
     }
-    tried += (tried.empty() ? "" : "; ") + node->endpoint().to_string() + ": " + why.message();
+    if (!tried.empty()) tried += "; ";
+    tried += node->endpoint().to_string() + ": " + why.message();
     if (Clock::now() >= deadline) break;
   }
   return Status(Code::kUnavailable, "redis cluster: no node answered CLUSTER SLOTS (" + tried + ")");

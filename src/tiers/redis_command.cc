@@ -3,6 +3,17 @@
 #include <cstring>
 
 namespace kvc::tiers {
+namespace {
+
+// "<lead><n>\r\n" ("$5\r\n", "*3\r\n"), built by appending.
+std::string framing(char lead, std::size_t n) {
+  std::string s(1, lead);
+  s += std::to_string(n);
+  s += "\r\n";
+  return s;
+}
+
+}  // namespace
 
 RedisCommand::RedisCommand(std::initializer_list<std::string_view> words) {
   for (auto w : words) arg(w);
@@ -25,11 +36,11 @@ void RedisCommand::add_external_piece(std::span<const std::byte> s) {
 }
 
 RedisCommand& RedisCommand::arg(std::string_view s) {
-  add_owned_piece("$" + std::to_string(s.size()) + "\r\n");
+  add_owned_piece(framing('$', s.size()));
   add_owned_piece(s);
   add_owned_piece("\r\n");
   args_.push_back(s.size());
-  header_ = "*" + std::to_string(args_.size()) + "\r\n";
+  header_ = framing('*', args_.size());
   return *this;
 }
 
@@ -39,12 +50,12 @@ RedisCommand& RedisCommand::arg_ref(std::span<const std::byte> a) { return arg_r
 
 RedisCommand& RedisCommand::arg_ref(std::span<const std::byte> a, std::span<const std::byte> b) {
   const std::size_t len = a.size() + b.size();
-  add_owned_piece("$" + std::to_string(len) + "\r\n");
+  add_owned_piece(framing('$', len));
   add_external_piece(a);
   add_external_piece(b);
   add_owned_piece("\r\n");
   args_.push_back(len);
-  header_ = "*" + std::to_string(args_.size()) + "\r\n";
+  header_ = framing('*', args_.size());
   return *this;
 }
 

@@ -77,19 +77,28 @@ Result<bool> RemoteTail::check_gap(RedisConnection& conn) {
   if (!r.ok()) return r.status();
   const redisReply* info = r->get();
   if (reply_is_error(info)) {
-    if (client_->note_redirect(conn, info)) return Status(Code::kUnavailable, "the stream's slot moved");
+    if (client_->note_redirect(conn, info)) return Status(Code::kCancelled, "the stream's slot moved");
     // No such key: the stream is gone (FLUSHALL, a new Redis). Rows may be gone too.
     return last != "0-0";
   }
-  std::string last_generated = "0-0", max_deleted = "0-0";
+  std::string last_generated = "0-0", max_deleted = "0-0", first = "0-0";
+  long long length = 0;
   const auto f = reply_elements(info);
   for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
     const std::string_view name = reply_str(f[i]);
-    if (name == "last-generated-id") last_generated = std::string(reply_str(f[i + 1]));
-    if (name == "max-deleted-entry-id") max_deleted = std::string(reply_str(f[i + 1]));
+    const redisReply* v = f[i + 1];
+    if (name == "length") length = reply_integer(v).value_or(0);
+    if (name == "last-generated-id") last_generated = std::string(reply_str(v));
+    if (name == "max-deleted-entry-id") max_deleted = std::string(reply_str(v));  // Redis >= 7.0
+    if (name == "first-entry" && !reply_elements(v).empty()) first = std::string(reply_str(reply_elements(v)[0]));
   }
-  // A reset stream restarts below our id; a trimmed one deleted entries we did not read.
-  return id_less(last_generated, last) || id_less(last, max_deleted);
+  // Reset: the stream restarted below our id. Trimmed or deleted past our id: the
+  // stream is empty although entries came after ours, its oldest entry is newer
+  // than ours (this may also be said when nothing in between was lost — one scan
+  // too many, never one too few), or an entry newer than ours was deleted.
+  if (id_less(last_generated, last)) return true;
+  if (length == 0) return id_less(last, last_generated);
+  return id_less(last, first) || id_less(last, max_deleted);
 }
 
 void RemoteTail::run() {
@@ -141,9 +150,10 @@ void RemoteTail::run() {
       conn->set_stall(block_ + std::max(stall, conn->stall()));
       auto gap = check_gap(*conn);
       if (!gap.ok()) {
-        client_->note_failure(*conn, gap.status());
+        const bool moved = gap.status().code() == Code::kCancelled;
+        if (!moved) client_->note_failure(*conn, gap.status());
         conn.reset();
-        if (!failed(gap.status())) return;
+        if (!moved && !failed(gap.status())) return;
         continue;
       }
       if (*gap) {

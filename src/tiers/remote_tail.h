@@ -3,10 +3,11 @@
 // full scan, then reads the publication stream from that id with
 // XREAD BLOCK <tail_block> on a connection of its own, reporting every entry.
 //
-// Gaps: when (re)connecting it compares its last id with the stream's oldest and
-// newest entries. Entries trimmed (MAXLEN) before it read them, or a stream that
-// was reset (FLUSHALL, a new Redis), make it scan again and continue from the
-// stream's current end. In a cluster the stream key lives in one slot, so all
+// Gaps: when (re)connecting it compares its last id with XINFO STREAM. Entries
+// trimmed (MAXLEN) or deleted before it read them, or a stream that was reset
+// (FLUSHALL, a new Redis), make it scan again and continue from the stream's
+// current end. (An oldest entry newer than its last id counts as a gap even when
+// nothing in between was lost: one scan too many, never one too few.) In a cluster the stream key lives in one slot, so all
 // publications go through one master; the tail follows MOVED to its new owner.
 #pragma once
 

@@ -87,7 +87,9 @@ class RedisTestCluster {
   // The node index serving `slot` (from CLUSTER SLOTS of node 0); -1 if none.
   int owner_of_slot(int slot) const;
   // Moves `slots` slots from node `from` to node `to` with
-  // `redis-cli --cluster reshard … --cluster-yes`; false and *output otherwise.
+  // `redis-cli --cluster reshard … --cluster-yes --cluster-pipeline 1` (one key per
+  // MIGRATE: a slot's keys move one by one, as on a busy cluster); false and
+  // *output otherwise. redis-cli takes the source's lowest slots first.
   bool reshard(int from, int to, int slots, std::string* output);
   // Waits until every node reports cluster_state:ok (up to 20 s).
   bool wait_ok(std::string* error) const;

@@ -34,7 +34,10 @@ std::unique_ptr<RedisTestCluster> RedisTestCluster::start(int masters, std::stri
 
 std::string RedisTestCluster::seeds() const {
   std::string s;
-  for (const auto& n : nodes_) s += (s.empty() ? "" : ",") + n->host_port();
+  for (const auto& n : nodes_) {
+    if (!s.empty()) s += ',';
+    s += n->host_port();
+  }
   return s;
 }
 
@@ -60,7 +63,7 @@ bool RedisTestCluster::reshard(int from, int to, int slots, std::string* output)
   const std::vector<std::string> argv = {"redis-cli",        "--cluster",    "reshard",       nodes_[0]->host_port(),
                                          "--cluster-from",   node_id(from),  "--cluster-to",  node_id(to),
                                          "--cluster-slots",  std::to_string(slots), "--cluster-yes",
-                                         "--cluster-pipeline", "10"};
+                                         "--cluster-pipeline", "1"};
   return run_program(argv, output) == 0;
 }
 
