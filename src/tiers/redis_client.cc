@@ -122,9 +122,9 @@ void RedisClient::background() {
 }
 
 Result<std::vector<RedisReply>> RedisClient::exec(std::string_view routing_key, std::span<const RedisCommand> cmds,
-                                                  Deadline deadline) {
+                                                  Deadline deadline, std::chrono::milliseconds extra_stall) {
   if (single_) {
-    auto r = single_->exec(cmds, deadline);
+    auto r = single_->exec(cmds, deadline, extra_stall);
     if (r.ok()) {
       for (const auto& reply : *r)
         if (parse_redirect(reply.get()))
@@ -133,11 +133,12 @@ Result<std::vector<RedisReply>> RedisClient::exec(std::string_view routing_key, 
     }
     return r;
   }
-  return cluster_->exec(key_slot(routing_key), cmds, deadline);
+  return cluster_->exec(key_slot(routing_key), cmds, deadline, extra_stall);
 }
 
-Result<RedisReply> RedisClient::exec(std::string_view routing_key, const RedisCommand& cmd, Deadline deadline) {
-  auto r = exec(routing_key, std::span<const RedisCommand>(&cmd, 1), deadline);
+Result<RedisReply> RedisClient::exec(std::string_view routing_key, const RedisCommand& cmd, Deadline deadline,
+                                     std::chrono::milliseconds extra_stall) {
+  auto r = exec(routing_key, std::span<const RedisCommand>(&cmd, 1), deadline, extra_stall);
   if (!r.ok()) return r.status();
   return std::move(r->front());
 }

@@ -33,9 +33,11 @@ class RedisClient {
 
   // Runs commands addressing keys that share the slot of `routing_key` as one
   // pipeline (cluster: following MOVED/ASK). Replies may be error replies.
+  // `extra_stall`: see RedisConnection::exec.
   Result<std::vector<RedisReply>> exec(std::string_view routing_key, std::span<const RedisCommand> cmds,
-                                       Deadline deadline);
-  Result<RedisReply> exec(std::string_view routing_key, const RedisCommand& cmd, Deadline deadline);
+                                       Deadline deadline, std::chrono::milliseconds extra_stall = {});
+  Result<RedisReply> exec(std::string_view routing_key, const RedisCommand& cmd, Deadline deadline,
+                          std::chrono::milliseconds extra_stall = {});
   // The masters (single node: the node), e.g. to SCAN each.
   std::vector<std::shared_ptr<RedisNode>> masters() const;
   // A connection outside the pools to the node serving `routing_key` (for a

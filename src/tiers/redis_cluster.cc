@@ -198,7 +198,8 @@ bool RedisCluster::has_map() const {
   return false;
 }
 
-Result<std::vector<RedisReply>> RedisCluster::exec(int slot, std::span<const RedisCommand> cmds, Deadline deadline) {
+Result<std::vector<RedisReply>> RedisCluster::exec(int slot, std::span<const RedisCommand> cmds, Deadline deadline,
+                                                  std::chrono::milliseconds extra_stall) {
   auto first = node_for_slot(slot);
   if (!first.ok()) return first.status();
   // Where each command still has to go: its node, and whether ASKING precedes it.
@@ -226,7 +227,7 @@ Result<std::vector<RedisReply>> RedisCluster::exec(int slot, std::span<const Red
       batch.push_back(cmds[i]);
       batch_index.push_back(i);
     }
-    auto r = route.node->exec(batch, deadline);
+    auto r = route.node->exec(batch, deadline, extra_stall);
     if (!r.ok()) {
       if (r.status().code() != Code::kTimeout) {
         refresh_requested_ = true;  // a node that is down may have failed over

@@ -72,7 +72,8 @@ class RedisCluster {
   // a short pause. At most 16 redirect rounds, then kUnavailable. Command order
   // holds within one node; commands that must be ordered across a migration must
   // be sent in separate calls.
-  Result<std::vector<RedisReply>> exec(int slot, std::span<const RedisCommand> cmds, Deadline deadline);
+  Result<std::vector<RedisReply>> exec(int slot, std::span<const RedisCommand> cmds, Deadline deadline,
+                                       std::chrono::milliseconds extra_stall = {});
 
   // The master serving `slot`; kUnavailable when the map has no entry.
   Result<std::shared_ptr<RedisNode>> node_for_slot(int slot);

@@ -92,16 +92,17 @@ Status RedisConnection::fail(Code code, std::string message, bool timeout) {
 Status RedisConnection::wait_ready(short events, Deadline deadline, const char* doing) {
   for (;;) {
     const auto left = remaining(deadline);
-    const auto wait = std::min(left, stall_);
+    const auto stall = stall_ + extra_stall_;
+    const auto wait = std::min(left, stall);
     if (left.count() == 0) return fail(Code::kTimeout, std::string("deadline passed while ") + doing, true);
     pollfd p{ctx_->fd, events, 0};
     const int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(wait.count(), INT_MAX)));
     if (n > 0) return Status::Ok();  // readable/writable, or an error the next call reports
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail(Code::kIoError, std::string("poll: ") + std::strerror(errno));
-    if (wait == stall_ && left > stall_)
+    if (wait == stall && left > stall)
       return fail(Code::kTimeout,
-                  std::string("no progress for ") + std::to_string(stall_.count()) + " ms while " + doing, true);
+                  std::string("no progress for ") + std::to_string(stall.count()) + " ms while " + doing, true);
     return fail(Code::kTimeout, std::string("deadline passed while ") + doing, true);
   }
 }
@@ -160,7 +161,9 @@ Result<RedisReply> RedisConnection::read_reply(Deadline deadline) {
   }
 }
 
-Result<std::vector<RedisReply>> RedisConnection::exec(std::span<const RedisCommand> cmds, Deadline deadline) {
+Result<std::vector<RedisReply>> RedisConnection::exec(std::span<const RedisCommand> cmds, Deadline deadline,
+                                                     std::chrono::milliseconds extra_stall) {
+  extra_stall_ = extra_stall;
   if (auto s = send(cmds, deadline); !s.ok()) return s;
   std::vector<RedisReply> replies;
   replies.reserve(cmds.size());
@@ -172,8 +175,9 @@ Result<std::vector<RedisReply>> RedisConnection::exec(std::span<const RedisComma
   return replies;
 }
 
-Result<RedisReply> RedisConnection::exec(const RedisCommand& cmd, Deadline deadline) {
-  auto r = exec(std::span<const RedisCommand>(&cmd, 1), deadline);
+Result<RedisReply> RedisConnection::exec(const RedisCommand& cmd, Deadline deadline,
+                                         std::chrono::milliseconds extra_stall) {
+  auto r = exec(std::span<const RedisCommand>(&cmd, 1), deadline, extra_stall);
   if (!r.ok()) return r.status();
   return std::move(r->front());
 }

@@ -53,11 +53,11 @@ class RedisConnection {
   // reply (-ERR, -MOVED, -OOM …) is a reply, not a failure. On failure (kTimeout;
   // kUnavailable when the peer closed or reset; kIoError on a protocol error) the
   // connection is broken() and must be dropped: replies may still be in flight.
-  Result<std::vector<RedisReply>> exec(std::span<const RedisCommand> cmds, Deadline deadline);
-  Result<RedisReply> exec(const RedisCommand& cmd, Deadline deadline);
-  // The halves of exec, for a caller that reads replies one by one.
-  Status send(std::span<const RedisCommand> cmds, Deadline deadline);
-  Result<RedisReply> read_reply(Deadline deadline);
+  // `extra_stall` is added to the stall limit for this exchange: a command that
+  // moves a large value may keep Redis busy (copying it) before the first byte.
+  Result<std::vector<RedisReply>> exec(std::span<const RedisCommand> cmds, Deadline deadline,
+                                       std::chrono::milliseconds extra_stall = {});
+  Result<RedisReply> exec(const RedisCommand& cmd, Deadline deadline, std::chrono::milliseconds extra_stall = {});
 
   bool broken() const { return broken_; }
   // Whether the last failure was a timeout (the node may be slow, not down).
@@ -69,6 +69,8 @@ class RedisConnection {
 
  private:
   RedisConnection(RedisEndpoint ep, redisContext* ctx, std::chrono::milliseconds stall);
+  Status send(std::span<const RedisCommand> cmds, Deadline deadline);
+  Result<RedisReply> read_reply(Deadline deadline);
   // Waits until fd is ready for `events`; kTimeout when stall or deadline come first.
   Status wait_ready(short events, Deadline deadline, const char* doing);
   Status fail(Code code, std::string message, bool timeout = false);
@@ -76,6 +78,7 @@ class RedisConnection {
   RedisEndpoint ep_;
   redisContext* ctx_;
   std::chrono::milliseconds stall_;
+  std::chrono::milliseconds extra_stall_{0};  // for the exchange in progress
   std::vector<char> inbuf_;
   bool broken_ = false;
   bool timed_out_ = false;

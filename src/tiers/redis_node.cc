@@ -121,10 +121,11 @@ Result<RedisNode::Pooled> RedisNode::acquire(Deadline deadline) {
   }
 }
 
-Result<std::vector<RedisReply>> RedisNode::exec(std::span<const RedisCommand> cmds, Deadline deadline) {
+Result<std::vector<RedisReply>> RedisNode::exec(std::span<const RedisCommand> cmds, Deadline deadline,
+                                               std::chrono::milliseconds extra_stall) {
   auto p = acquire(deadline);
   if (!p.ok()) return p.status();
-  auto r = p->conn->exec(cmds, deadline);
+  auto r = p->conn->exec(cmds, deadline, extra_stall);
   Pooled pooled = std::move(p).value();
   bool went_down = false;
   std::vector<std::unique_ptr<RedisConnection>> drop;

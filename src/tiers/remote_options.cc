@@ -24,6 +24,8 @@ Status RemoteOptions::validate() const {
   if (prefix.size() > 256) return bad("--redis-prefix", prefix.substr(0, 32) + "...", "longer than 256 bytes");
   if (timeout.count() <= 0 || timeout.count() > 600'000)
     return bad("--redis-timeout-ms", std::to_string(timeout.count()), "must be 1-600000 ms");
+  if (stall_per_mib.count() < 0 || stall_per_mib.count() > 1000)
+    return bad("remote stall allowance", std::to_string(stall_per_mib.count()) + " ms/MiB", "must be 0-1000 ms per MiB");
   if (ttl_seconds > 100ull * 365 * 24 * 3600)
     return bad("--redis-ttl", std::to_string(ttl_seconds), "more than 100 years; use 0 for no expiry");
   // Redis refuses a bulk argument above proto-max-bulk-len (512 MB by default).

@@ -29,6 +29,9 @@ struct RemoteOptions {
   // Connect timeout, and the longest a command may wait for the socket to make
   // progress (a stall). A caller's own deadline, when earlier, wins.
   std::chrono::milliseconds timeout{50};
+  // Added to the stall limit of a command per MiB it moves: Redis may spend tens of
+  // ms copying a 64 MiB value before the first byte of the reply.
+  std::chrono::milliseconds stall_per_mib{1};
   // Bytes this process lets the remote tier hold (the cache enforces it; the store
   // reports what it believes is stored). 0 = no limit.
   std::uint64_t quota_bytes = 0;

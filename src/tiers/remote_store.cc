@@ -138,7 +138,7 @@ Status RemoteStore::write_chunks(const Key& key, std::span<const std::byte> pref
     add_ttl(set, opts_.ttl_seconds);
     sets.push_back(std::move(set));
   }
-  auto r = client_->exec(keys_.row(key), sets, deadline);
+  auto r = client_->exec(keys_.row(key), sets, deadline, allowance(size));
   Status s = r.ok() ? Status::Ok() : r.status();
   for (std::uint32_t i = 0; s.ok() && i < count; ++i)
     s = write_reply_status((*r)[i].get(), "SET " + keys_.chunk(key, i));
@@ -176,7 +176,7 @@ Status RemoteStore::put(const Key& key, std::span<const std::byte> prefix, std::
     set.arg_ref(manifest);
   }
   add_ttl(set, opts_.ttl_seconds);
-  auto committed = client_->exec(row, set, deadline);
+  auto committed = client_->exec(row, set, deadline, allowance(set.encoded_size()));
   Status s = committed.ok() ? write_reply_status(committed->get(), "SET " + row) : committed.status();
   if (!s.ok()) {
     if (!manifest.empty())
@@ -198,7 +198,12 @@ Status RemoteStore::put(const Key& key, std::span<const std::byte> prefix, std::
 
 Result<RemoteFile> RemoteStore::get(const Key& key, Deadline deadline) {
   const std::string row = keys_.row(key);
-  auto got = client_->exec(row, RedisCommand({"GET", row}), deadline);
+  std::uint64_t expected = opts_.chunk_bytes;  // a whole file is at most one chunk; a manifest is small
+  {
+    std::lock_guard lock(picture_mu_);
+    if (auto it = picture_.find(key); it != picture_.end()) expected = std::min<std::uint64_t>(it->second, expected);
+  }
+  auto got = client_->exec(row, RedisCommand({"GET", row}), deadline, allowance(expected));
   if (!got.ok()) return count_failure(got.status());
   const redisReply* r = got->get();
   if (reply_is_nil(r)) {
@@ -246,7 +251,8 @@ Result<RemoteFile> RemoteStore::assemble_chunks(const Key& key, RedisReply manif
     const std::uint32_t end = std::min(man.chunk_count, first + kChunksPerRoundTrip);
     std::vector<RedisCommand> gets;
     for (std::uint32_t i = first; i < end; ++i) gets.push_back(RedisCommand({"GET", keys_.chunk(key, i)}));
-    auto replies = client_->exec(keys_.row(key), gets, deadline);
+    auto replies = client_->exec(keys_.row(key), gets, deadline,
+                                 allowance(std::uint64_t{end - first} * man.chunk_size));
     if (!replies.ok()) return count_failure(replies.status());
     for (std::uint32_t i = first; i < end; ++i) {
       const redisReply* c = (*replies)[i - first].get();

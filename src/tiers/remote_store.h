@@ -111,6 +111,8 @@ class RemoteStore {
  private:
   explicit RemoteStore(RemoteOptions opts);
   Status count_failure(Status s);
+  // The stall allowance for a command moving `bytes` (options.stall_per_mib).
+  std::chrono::milliseconds allowance(std::uint64_t bytes) const { return opts_.stall_per_mib * (bytes >> 20); }
   // Deletes a rejected value's keys (row first), counts it, and builds the kCorrupt status.
   Status reject(const Key& key, std::uint32_t chunk_count, const std::string& why, Deadline deadline);
   Result<RemoteFile> assemble_chunks(const Key& key, RedisReply manifest_reply, Deadline deadline);
