@@ -28,6 +28,7 @@ Result<std::unique_ptr<RedisClient>> RedisClient::open(const RemoteOptions& opts
     c->connect_.login = url->login;
     c->describe_ = "redis " + url->endpoint.to_string() + "/" + std::to_string(url->login.db);
     c->single_ = c->make_node(url->endpoint);
+    if (c->single_->down()) (void)c->single_->maintain();  // a host name: resolve and connect now
   } else {
     auto seeds = parse_cluster_seeds(opts.cluster_seeds);
     if (!seeds.ok()) return seeds.status();
@@ -44,7 +45,10 @@ Result<std::unique_ptr<RedisClient>> RedisClient::open(const RemoteOptions& opts
         std::move(seeds).value(), [self](const RedisEndpoint& ep) { return self->make_node(ep); }, counters,
         [self] { self->wake(); });
     // A first map now, so that the first requests can be routed; failing here is
-    // not fatal (the background thread keeps trying).
+    // not fatal (the background thread keeps trying). Seeds given by name are
+    // resolved first.
+    for (const auto& node : c->cluster_->nodes())
+      if (node->down()) (void)node->maintain();
     (void)c->cluster_->refresh(Clock::now() + 2 * opts.timeout);
   }
   c->thread_ = std::thread([self = c.get()] { self->background(); });

@@ -87,6 +87,29 @@ TEST(RedisClient, AuthAndSelectFromTheUrl) {
   EXPECT_GE(bad_counters.fast_failures.load(), 1u);
 }
 
+TEST(RedisClient, AHostNameIsResolvedAtStartNotPerRequest) {
+  auto server = start_server();
+  ASSERT_TRUE(server);
+  RemoteCounters counters;
+  RemoteOptions o = single_options(*server);
+  o.url = remotetest::numbered("redis://localhost:", server->port());
+  auto client = open_client(o, &counters);
+  ASSERT_TRUE(client);
+  auto r = client->exec("k", RedisCommand({"PING"}), kNoDeadline);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(reply_str(r->get()), "PONG");
+
+  RemoteOptions nowhere = o;
+  nowhere.url = "redis://no-such-host.invalid:6379";
+  RemoteCounters nowhere_counters;
+  auto lost = open_client(nowhere, &nowhere_counters);  // opens: Redis may come later
+  ASSERT_TRUE(lost);
+  auto fail = lost->exec("k", RedisCommand({"PING"}), kNoDeadline);
+  ASSERT_FALSE(fail.ok());
+  EXPECT_EQ(fail.status().code(), Code::kUnavailable);
+  EXPECT_NE(fail.status().message().find("no-such-host.invalid"), std::string::npos) << fail.status().message();
+}
+
 TEST(RedisClient, ManyThreadsShareASmallPool) {
   auto server = start_server();
   ASSERT_TRUE(server);

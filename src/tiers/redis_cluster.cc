@@ -105,7 +105,10 @@ RedisCluster::RedisCluster(std::vector<RedisEndpoint> seeds, NodeFactory make_no
       make_node_(std::move(make_node)),
       counters_(counters),
       want_refresh_(std::move(want_refresh)),
-      slots_(kClusterSlots) {}
+      slots_(kClusterSlots) {
+  std::lock_guard lock(mu_);
+  for (const auto& s : seeds_) node_locked(s);
+}
 
 std::shared_ptr<RedisNode> RedisCluster::node_locked(const RedisEndpoint& ep) {
   auto& n = nodes_[ep];

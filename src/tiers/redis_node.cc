@@ -9,12 +9,17 @@
 namespace kvc::tiers {
 namespace {
 
-// A numeric address for `host`: itself when it already is one, else the first
-// address getaddrinfo gives; empty when it cannot be resolved.
-std::string resolve(const std::string& host) {
+bool is_numeric(const std::string& host) {
   in6_addr a6{};
   in_addr a4{};
-  if (::inet_pton(AF_INET, host.c_str(), &a4) == 1 || ::inet_pton(AF_INET6, host.c_str(), &a6) == 1) return host;
+  return ::inet_pton(AF_INET, host.c_str(), &a4) == 1 || ::inet_pton(AF_INET6, host.c_str(), &a6) == 1;
+}
+
+// A numeric address for `host`: itself when it already is one, else the first
+// address getaddrinfo gives (which may block: only the background thread and
+// start-up call this); empty when it cannot be resolved.
+std::string resolve(const std::string& host) {
+  if (is_numeric(host)) return host;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -33,11 +38,13 @@ std::string resolve(const std::string& host) {
 RedisNode::RedisNode(RedisEndpoint ep, RedisConnectOptions opts, RedisNodePolicy policy, RemoteCounters* counters,
                      std::function<void()> wake)
     : ep_(std::move(ep)), opts_(std::move(opts)), policy_(policy), counters_(counters), wake_(std::move(wake)) {
-  address_ = resolve(ep_.host);
-  if (address_.empty()) {
+  if (is_numeric(ep_.host)) {
+    address_ = ep_.host;
+  } else {
+    // Resolved by maintain() (start-up or the background thread), never on a request.
     std::vector<std::unique_ptr<RedisConnection>> none;
     std::lock_guard lock(mu_);
-    mark_down_locked("cannot resolve the host name '" + ep_.host + "'", &none);
+    mark_down_locked("host name '" + ep_.host + "' not resolved yet", &none);
   }
 }
 

@@ -32,8 +32,9 @@ struct RedisNodePolicy {
 class RedisNode {
  public:
   // `wake` is called (without locks held) when the node goes down, so the
-  // maintenance thread can schedule its reconnect. Resolves a host name once here
-  // (and again on reconnect), so request threads only ever connect to an address.
+  // maintenance thread can schedule its reconnect. A node named by a host name
+  // starts down: maintain() resolves it (and again on every reconnect), so request
+  // threads only ever connect to an address and never wait for DNS.
   RedisNode(RedisEndpoint ep, RedisConnectOptions opts, RedisNodePolicy policy, RemoteCounters* counters,
             std::function<void()> wake);
   ~RedisNode();
