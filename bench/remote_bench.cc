@@ -27,6 +27,7 @@
 #include <string>
 
 #include "bench_common.h"
+#include "format/crc32c.h"
 #include "format/kvc_file.h"
 #include "support/redis_server.h"
 #include "tiers/remote_store.h"
