@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
 #include <limits.h>
 #include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstring>
 
@@ -14,6 +16,10 @@ namespace kvc::tiers {
 namespace {
 
 constexpr std::size_t kReadChunk = 256 * 1024;
+// After an exchange that received more than this, the reader's buffer (which
+// hiredis keeps at its largest size until the next read) is released, so that an
+// idle pooled connection does not hold a 64 MiB chunk's worth of memory.
+constexpr std::size_t kShrinkAbove = 1 << 20;
 
 std::chrono::milliseconds remaining(Deadline deadline) {
   if (deadline == kNoDeadline) return std::chrono::milliseconds::max();
@@ -136,18 +142,42 @@ Status RedisConnection::send(std::span<const RedisCommand> cmds, Deadline deadli
   return Status::Ok();
 }
 
+// Room in the reader's buffer for the next recv. When the unparsed input starts
+// a large bulk string ("$<n>\r\n"), room for all of it at once: hiredis would
+// otherwise grow its buffer 1 MiB at a time (a realloc each step; quadratic
+// copying where realloc cannot remap, e.g. under the sanitizers).
+std::size_t RedisConnection::room_wanted() const {
+  const redisReader* r = ctx_->reader;
+  const std::size_t unparsed = r->len - r->pos;
+  if (unparsed < 4 || r->buf[r->pos] != '$') return kReadChunk;
+  const std::string_view head(r->buf + r->pos + 1, std::min<std::size_t>(unparsed - 1, 24));
+  const auto crlf = head.find("\r\n");
+  std::size_t n = 0;
+  if (crlf == std::string_view::npos) return kReadChunk;
+  auto [p, ec] = std::from_chars(head.data(), head.data() + crlf, n);
+  if (ec != std::errc() || p != head.data() + crlf) return kReadChunk;  // "$-1" and the like
+  const std::size_t total = 1 + crlf + 2 + n + 2;  // "$", digits, CRLF, bytes, CRLF
+  return total > unparsed ? std::max(kReadChunk, total - unparsed) : kReadChunk;
+}
+
 Result<RedisReply> RedisConnection::read_reply(Deadline deadline) {
   if (broken_) return Status(Code::kUnavailable, "redis " + ep_.to_string() + ": connection already broken");
+  redisReader* r = ctx_->reader;
   for (;;) {
     void* out = nullptr;
-    if (redisReaderGetReply(ctx_->reader, &out) != REDIS_OK)
-      return fail(Code::kIoError, std::string("protocol error: ") + ctx_->reader->errstr);
+    if (redisReaderGetReply(r, &out) != REDIS_OK)
+      return fail(Code::kIoError, std::string("protocol error: ") + r->errstr);
     if (out != nullptr) return RedisReply(static_cast<redisReply*>(out));
-    if (inbuf_.empty()) inbuf_.resize(kReadChunk);
-    const ssize_t n = ::recv(ctx_->fd, inbuf_.data(), inbuf_.size(), 0);
+    // hiredis parses; the bytes are received straight into its buffer (no copy
+    // through a buffer of ours, as redisReaderFeed would need).
+    char* grown = sdsMakeRoomFor(r->buf, room_wanted());
+    if (grown == nullptr) return fail(Code::kIoError, "out of memory for a reply");
+    r->buf = grown;
+    const ssize_t n = ::recv(ctx_->fd, r->buf + r->len, sdsavail(r->buf), 0);
     if (n > 0) {
-      if (redisReaderFeed(ctx_->reader, inbuf_.data(), static_cast<std::size_t>(n)) != REDIS_OK)
-        return fail(Code::kIoError, std::string("protocol error: ") + ctx_->reader->errstr);
+      received_ += static_cast<std::size_t>(n);
+      sdsIncrLen(r->buf, static_cast<ssize_t>(n));
+      r->len += static_cast<std::size_t>(n);
       continue;
     }
     if (n == 0) return fail(Code::kUnavailable, "the server closed the connection");
@@ -164,6 +194,7 @@ Result<RedisReply> RedisConnection::read_reply(Deadline deadline) {
 Result<std::vector<RedisReply>> RedisConnection::exec(std::span<const RedisCommand> cmds, Deadline deadline,
                                                      std::chrono::milliseconds extra_stall) {
   extra_stall_ = extra_stall;
+  received_ = 0;
   if (auto s = send(cmds, deadline); !s.ok()) return s;
   std::vector<RedisReply> replies;
   replies.reserve(cmds.size());
@@ -171,6 +202,13 @@ Result<std::vector<RedisReply>> RedisConnection::exec(std::span<const RedisComma
     auto r = read_reply(deadline);
     if (!r.ok()) return r.status();
     replies.push_back(std::move(r).value());
+  }
+  redisReader* reader = ctx_->reader;
+  if (received_ > kShrinkAbove && reader->pos == reader->len) {
+    if (redisReader* fresh = redisReaderCreate()) {
+      redisReaderFree(reader);
+      ctx_->reader = fresh;
+    }
   }
   return replies;
 }

@@ -74,12 +74,13 @@ class RedisConnection {
   // Waits until fd is ready for `events`; kTimeout when stall or deadline come first.
   Status wait_ready(short events, Deadline deadline, const char* doing);
   Status fail(Code code, std::string message, bool timeout = false);
+  std::size_t room_wanted() const;
 
   RedisEndpoint ep_;
   redisContext* ctx_;
   std::chrono::milliseconds stall_;
   std::chrono::milliseconds extra_stall_{0};  // for the exchange in progress
-  std::vector<char> inbuf_;
+  std::size_t received_ = 0;                   // bytes received in the exchange in progress
   bool broken_ = false;
   bool timed_out_ = false;
 };
