@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/sds.h>
 #include <limits.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,6 +10,22 @@
 #include <charconv>
 #include <cerrno>
 #include <cstring>
+
+// hiredis 0.14 declares its sds functions without extern "C" (hiredis.h includes
+// sds.h outside its own extern "C" block), so C++ code cannot link to them through
+// that header; these are the library's C symbols (sdsIncrLen takes an int before
+// hiredis 1.0, an ssize_t since).
+namespace hiredis_sds {
+#if HIREDIS_MAJOR >= 1
+using incr_t = ssize_t;
+#else
+using incr_t = int;
+#endif
+extern "C" {
+char* sdsMakeRoomFor(char* s, size_t addlen);
+void sdsIncrLen(char* s, incr_t incr);
+}
+}  // namespace hiredis_sds
 
 namespace kvc::tiers {
 namespace {
@@ -170,13 +185,14 @@ Result<RedisReply> RedisConnection::read_reply(Deadline deadline) {
     if (out != nullptr) return RedisReply(static_cast<redisReply*>(out));
     // hiredis parses; the bytes are received straight into its buffer (no copy
     // through a buffer of ours, as redisReaderFeed would need).
-    char* grown = sdsMakeRoomFor(r->buf, room_wanted());
+    char* grown = hiredis_sds::sdsMakeRoomFor(r->buf, room_wanted());
     if (grown == nullptr) return fail(Code::kIoError, "out of memory for a reply");
     r->buf = grown;
-    const ssize_t n = ::recv(ctx_->fd, r->buf + r->len, sdsavail(r->buf), 0);
+    const std::size_t room = std::min<std::size_t>(sdsavail(r->buf), 1u << 30);  // sdsIncrLen may take an int
+    const ssize_t n = ::recv(ctx_->fd, r->buf + r->len, room, 0);
     if (n > 0) {
       received_ += static_cast<std::size_t>(n);
-      sdsIncrLen(r->buf, static_cast<ssize_t>(n));
+      hiredis_sds::sdsIncrLen(r->buf, static_cast<hiredis_sds::incr_t>(n));
       r->len += static_cast<std::size_t>(n);
       continue;
     }
