@@ -57,7 +57,9 @@ class RemoteStore {
   // Publishes a KVC file given as its prefix (everything before the payload, e.g.
   // format::build_prefix) and payload, which are sent from the caller's memory
   // (never joined into one buffer). Steps (remote.md): the chunks, then P{K}:row
-  // (the commit point), each with the TTL when one is set; then the publication.
+  // (the commit point), each with the TTL when one is set; then the publication
+  // (a failed XADD is counted in errors but the put, committed, returns ok: scans
+  // still find the row).
   // kAlreadyPresent (nothing written) when P{K}:row exists. kInvalidArgument when
   // the prefix does not parse or is not the prefix of `key`. kNoSpace when Redis
   // is at maxmemory (OOM), kUnavailable/kTimeout when unreachable; on failure the
