@@ -126,9 +126,10 @@ void RedisClient::background() {
 }
 
 Result<std::vector<RedisReply>> RedisClient::exec(std::string_view routing_key, std::span<const RedisCommand> cmds,
-                                                  Deadline deadline, std::chrono::milliseconds extra_stall) {
+                                                  Deadline deadline, std::chrono::milliseconds extra_stall,
+                                                  const BulkSink* sink) {
   if (single_) {
-    auto r = single_->exec(cmds, deadline, extra_stall);
+    auto r = single_->exec(cmds, deadline, extra_stall, sink);
     if (r.ok()) {
       for (const auto& reply : *r)
         if (parse_redirect(reply.get()))
@@ -137,12 +138,12 @@ Result<std::vector<RedisReply>> RedisClient::exec(std::string_view routing_key, 
     }
     return r;
   }
-  return cluster_->exec(key_slot(routing_key), cmds, deadline, extra_stall);
+  return cluster_->exec(key_slot(routing_key), cmds, deadline, extra_stall, sink);
 }
 
 Result<RedisReply> RedisClient::exec(std::string_view routing_key, const RedisCommand& cmd, Deadline deadline,
-                                     std::chrono::milliseconds extra_stall) {
-  auto r = exec(routing_key, std::span<const RedisCommand>(&cmd, 1), deadline, extra_stall);
+                                     std::chrono::milliseconds extra_stall, const BulkSink* sink) {
+  auto r = exec(routing_key, std::span<const RedisCommand>(&cmd, 1), deadline, extra_stall, sink);
   if (!r.ok()) return r.status();
   return std::move(r->front());
 }

@@ -33,11 +33,12 @@ class RedisClient {
 
   // Runs commands addressing keys that share the slot of `routing_key` as one
   // pipeline (cluster: following MOVED/ASK). Replies may be error replies.
-  // `extra_stall`: see RedisConnection::exec.
+  // `extra_stall` and `sink`: see RedisConnection::exec.
   Result<std::vector<RedisReply>> exec(std::string_view routing_key, std::span<const RedisCommand> cmds,
-                                       Deadline deadline, std::chrono::milliseconds extra_stall = {});
+                                       Deadline deadline, std::chrono::milliseconds extra_stall = {},
+                                       const BulkSink* sink = nullptr);
   Result<RedisReply> exec(std::string_view routing_key, const RedisCommand& cmd, Deadline deadline,
-                          std::chrono::milliseconds extra_stall = {});
+                          std::chrono::milliseconds extra_stall = {}, const BulkSink* sink = nullptr);
   // The masters (single node: the node), e.g. to SCAN each.
   std::vector<std::shared_ptr<RedisNode>> masters() const;
   // A connection outside the pools to the node serving `routing_key` (for a

@@ -53,6 +53,44 @@ TEST(RedisClient, PipelinesRepliesInOrder) {
   EXPECT_TRUE(reply_is_error(err->get()));
 }
 
+TEST(RedisClient, BulkRepliesGoStraightIntoTheSink) {
+  auto server = start_server();
+  ASSERT_TRUE(server);
+  RemoteCounters counters;
+  auto client = open_client(single_options(*server), &counters);
+  ASSERT_TRUE(client);
+  std::string big(3u << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + 3);
+  ASSERT_EQ(server->text({"SET", "big", big}), "OK");
+  ASSERT_EQ(server->text({"SET", "small", "hello"}), "OK");
+  ASSERT_EQ(server->text({"SET", "empty", ""}), "OK");
+  std::vector<std::byte> dest(big.size());
+  std::vector<std::size_t> offered;
+  const BulkSink sink = [&](std::size_t index, std::size_t length) -> std::span<std::byte> {
+    offered.push_back(index);
+    return length == dest.size() ? std::span<std::byte>(dest) : std::span<std::byte>();  // takes only `big`
+  };
+  const std::vector<RedisCommand> cmds{RedisCommand({"GET", "small"}), RedisCommand({"GET", "big"}),
+                                       RedisCommand({"GET", "missing"}), RedisCommand({"GET", "empty"}),
+                                       RedisCommand({"PING"}), RedisCommand({"GET", "big"}),
+                                       RedisCommand({"GET", "small"})};
+  auto r = client->exec("k", cmds, kNoDeadline, {}, &sink);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(reply_str((*r)[0].get()), "hello");  // declined: an ordinary reply
+  EXPECT_EQ((*r)[1].get(), nullptr);             // delivered
+  EXPECT_EQ(remotetest::as_string(dest), big);
+  EXPECT_TRUE(reply_is_nil((*r)[2].get()));
+  EXPECT_TRUE(reply_is_string((*r)[3].get()));
+  EXPECT_EQ(reply_str((*r)[4].get()), "PONG");
+  EXPECT_EQ((*r)[5].get(), nullptr);
+  EXPECT_EQ(reply_str((*r)[6].get()), "hello");
+  EXPECT_EQ(offered, (std::vector<std::size_t>{0, 1, 5, 6}));  // bulk strings of non-zero length only
+  // The connection is in step afterwards.
+  auto after = client->exec("k", RedisCommand({"GET", "small"}), kNoDeadline);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(reply_str(after->get()), "hello");
+}
+
 TEST(RedisClient, AuthAndSelectFromTheUrl) {
   testing::RedisServerOptions so;
   so.password = "pw-for-test";

@@ -202,7 +202,7 @@ bool RedisCluster::has_map() const {
 }
 
 Result<std::vector<RedisReply>> RedisCluster::exec(int slot, std::span<const RedisCommand> cmds, Deadline deadline,
-                                                  std::chrono::milliseconds extra_stall) {
+                                                  std::chrono::milliseconds extra_stall, const BulkSink* sink) {
   auto first = node_for_slot(slot);
   if (!first.ok()) return first.status();
   // Where each command still has to go: its node, and whether ASKING precedes it.
@@ -230,7 +230,17 @@ Result<std::vector<RedisReply>> RedisCluster::exec(int slot, std::span<const Red
       batch.push_back(cmds[i]);
       batch_index.push_back(i);
     }
-    auto r = route.node->exec(batch, deadline, extra_stall);
+    // The sink sees each command's own index (ASKING has no reply worth taking).
+    std::vector<std::size_t> command_of;  // batch position -> index in cmds, or npos for ASKING
+    for (std::size_t i : batch_index) {
+      if (route.asking) command_of.push_back(std::string::npos);
+      command_of.push_back(i);
+    }
+    const BulkSink batch_sink = [&](std::size_t at, std::size_t length) -> std::span<std::byte> {
+      if (command_of[at] == std::string::npos) return {};
+      return (*sink)(command_of[at], length);
+    };
+    auto r = route.node->exec(batch, deadline, extra_stall, sink != nullptr ? &batch_sink : nullptr);
     if (!r.ok()) {
       if (r.status().code() != Code::kTimeout) {
         refresh_requested_ = true;  // a node that is down may have failed over

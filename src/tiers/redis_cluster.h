@@ -72,8 +72,9 @@ class RedisCluster {
   // a short pause. At most 16 redirect rounds, then kUnavailable. Command order
   // holds within one node; commands that must be ordered across a migration must
   // be sent in separate calls.
+  // `sink` (indexed by position in `cmds`) as in RedisConnection::exec.
   Result<std::vector<RedisReply>> exec(int slot, std::span<const RedisCommand> cmds, Deadline deadline,
-                                       std::chrono::milliseconds extra_stall = {});
+                                       std::chrono::milliseconds extra_stall = {}, const BulkSink* sink = nullptr);
 
   // The master serving `slot`; kUnavailable when the map has no entry.
   Result<std::shared_ptr<RedisNode>> node_for_slot(int slot);

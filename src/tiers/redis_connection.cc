@@ -24,6 +24,7 @@ using incr_t = int;
 extern "C" {
 char* sdsMakeRoomFor(char* s, size_t addlen);
 void sdsIncrLen(char* s, incr_t incr);
+void sdsclear(char* s);
 }
 }  // namespace hiredis_sds
 
@@ -175,16 +176,11 @@ std::size_t RedisConnection::room_wanted() const {
   return total > unparsed ? std::max(kReadChunk, total - unparsed) : kReadChunk;
 }
 
-Result<RedisReply> RedisConnection::read_reply(Deadline deadline) {
-  if (broken_) return Status(Code::kUnavailable, "redis " + ep_.to_string() + ": connection already broken");
+Status RedisConnection::fill(Deadline deadline) {
   redisReader* r = ctx_->reader;
   for (;;) {
-    void* out = nullptr;
-    if (redisReaderGetReply(r, &out) != REDIS_OK)
-      return fail(Code::kIoError, std::string("protocol error: ") + r->errstr);
-    if (out != nullptr) return RedisReply(static_cast<redisReply*>(out));
-    // hiredis parses; the bytes are received straight into its buffer (no copy
-    // through a buffer of ours, as redisReaderFeed would need).
+    // Straight into hiredis' buffer (no copy through a buffer of ours, as
+    // redisReaderFeed would need); hiredis parses from there.
     char* grown = hiredis_sds::sdsMakeRoomFor(r->buf, room_wanted());
     if (grown == nullptr) return fail(Code::kIoError, "out of memory for a reply");
     r->buf = grown;
@@ -194,7 +190,7 @@ Result<RedisReply> RedisConnection::read_reply(Deadline deadline) {
       received_ += static_cast<std::size_t>(n);
       hiredis_sds::sdsIncrLen(r->buf, static_cast<hiredis_sds::incr_t>(n));
       r->len += static_cast<std::size_t>(n);
-      continue;
+      return Status::Ok();
     }
     if (n == 0) return fail(Code::kUnavailable, "the server closed the connection");
     if (errno == EINTR) continue;
@@ -207,15 +203,94 @@ Result<RedisReply> RedisConnection::read_reply(Deadline deadline) {
   }
 }
 
+Status RedisConnection::recv_into(std::span<std::byte> dest, Deadline deadline) {
+  while (!dest.empty()) {
+    const ssize_t n = ::recv(ctx_->fd, dest.data(), dest.size(), 0);
+    if (n > 0) {
+      dest = dest.subspan(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n == 0) return fail(Code::kUnavailable, "the server closed the connection");
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (auto s = wait_ready(POLLIN, deadline, "receiving a value"); !s.ok()) return s;
+      continue;
+    }
+    const int e = errno;
+    return fail(Code::kUnavailable, std::string("receive failed: ") + std::strerror(e));
+  }
+  return Status::Ok();
+}
+
+void RedisConnection::consume(std::size_t n) {
+  redisReader* r = ctx_->reader;
+  r->pos += n;
+  if (r->pos == r->len) {  // keep hiredis' invariant len == sdslen(buf)
+    hiredis_sds::sdsclear(r->buf);
+    r->pos = r->len = 0;
+  }
+}
+
+RedisConnection::BulkHeader RedisConnection::peek_bulk_header() const {
+  const redisReader* r = ctx_->reader;
+  const std::size_t unparsed = r->len - r->pos;
+  if (unparsed == 0) return {BulkHeader::kNeedMore};
+  if (r->buf[r->pos] != '$') return {BulkHeader::kOther};
+  const std::string_view head(r->buf + r->pos, std::min<std::size_t>(unparsed, 24));
+  const auto crlf = head.find("\r\n");
+  if (crlf == std::string_view::npos) return {unparsed < 24 ? BulkHeader::kNeedMore : BulkHeader::kOther};
+  std::size_t n = 0;
+  auto [p, ec] = std::from_chars(head.data() + 1, head.data() + crlf, n);
+  if (ec != std::errc() || p != head.data() + crlf) return {BulkHeader::kOther};  // "$-1" (nil) and the like
+  return {BulkHeader::kBulk, crlf + 2, n};
+}
+
+Result<RedisReply> RedisConnection::read_reply(Deadline deadline, const BulkSink* sink, std::size_t index) {
+  if (broken_) return Status(Code::kUnavailable, "redis " + ep_.to_string() + ": connection already broken");
+  redisReader* r = ctx_->reader;
+  for (;;) {
+    // A bulk string the sink takes is received straight into the sink's memory;
+    // decided at a reply boundary, before hiredis starts on the reply.
+    if (sink != nullptr && r->ridx == -1) {
+      const BulkHeader h = peek_bulk_header();
+      if (h.state == BulkHeader::kNeedMore) {
+        if (auto s = fill(deadline); !s.ok()) return s;
+        continue;
+      }
+      if (h.state == BulkHeader::kBulk && h.length > 0) {
+        const std::span<std::byte> dest = (*sink)(index, h.length);
+        if (dest.size() == h.length) {
+          consume(h.header_size);
+          const std::size_t buffered = std::min(r->len - r->pos, h.length);
+          if (buffered > 0) std::memcpy(dest.data(), r->buf + r->pos, buffered);
+          consume(buffered);
+          if (auto s = recv_into(dest.subspan(buffered), deadline); !s.ok()) return s;
+          while (r->len - r->pos < 2)
+            if (auto s = fill(deadline); !s.ok()) return s;
+          if (r->buf[r->pos] != '\r' || r->buf[r->pos + 1] != '\n')
+            return fail(Code::kIoError, "protocol error: a bulk string not followed by CRLF");
+          consume(2);
+          return RedisReply();  // delivered into the sink
+        }
+      }
+    }
+    void* out = nullptr;
+    if (redisReaderGetReply(r, &out) != REDIS_OK)
+      return fail(Code::kIoError, std::string("protocol error: ") + r->errstr);
+    if (out != nullptr) return RedisReply(static_cast<redisReply*>(out));
+    if (auto s = fill(deadline); !s.ok()) return s;
+  }
+}
+
 Result<std::vector<RedisReply>> RedisConnection::exec(std::span<const RedisCommand> cmds, Deadline deadline,
-                                                     std::chrono::milliseconds extra_stall) {
+                                                     std::chrono::milliseconds extra_stall, const BulkSink* sink) {
   extra_stall_ = extra_stall;
   received_ = 0;
   if (auto s = send(cmds, deadline); !s.ok()) return s;
   std::vector<RedisReply> replies;
   replies.reserve(cmds.size());
   for (std::size_t i = 0; i < cmds.size(); ++i) {
-    auto r = read_reply(deadline);
+    auto r = read_reply(deadline, sink, i);
     if (!r.ok()) return r.status();
     replies.push_back(std::move(r).value());
   }

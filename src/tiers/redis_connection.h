@@ -12,6 +12,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -31,6 +32,13 @@ using Clock = std::chrono::steady_clock;
 // (the stall limit still applies).
 using Deadline = Clock::time_point;
 inline constexpr Deadline kNoDeadline = Deadline::max();
+
+// Where a bulk-string reply goes instead of into a hiredis reply (and then a copy
+// of it): called with the command's index in the exchange and the bulk's length
+// once its header has arrived; returns exactly `length` bytes to receive the bulk
+// into, or an empty span to take it as an ordinary reply. A bulk received this
+// way comes back as an empty RedisReply (get() == nullptr): "delivered".
+using BulkSink = std::function<std::span<std::byte>(std::size_t index, std::size_t length)>;
 
 struct RedisConnectOptions {
   RedisLogin login;
@@ -55,8 +63,9 @@ class RedisConnection {
   // connection is broken() and must be dropped: replies may still be in flight.
   // `extra_stall` is added to the stall limit for this exchange: a command that
   // moves a large value may keep Redis busy (copying it) before the first byte.
+  // `sink`, when given, receives bulk-string replies it accepts (see BulkSink).
   Result<std::vector<RedisReply>> exec(std::span<const RedisCommand> cmds, Deadline deadline,
-                                       std::chrono::milliseconds extra_stall = {});
+                                       std::chrono::milliseconds extra_stall = {}, const BulkSink* sink = nullptr);
   Result<RedisReply> exec(const RedisCommand& cmd, Deadline deadline, std::chrono::milliseconds extra_stall = {});
 
   bool broken() const { return broken_; }
@@ -69,8 +78,21 @@ class RedisConnection {
 
  private:
   RedisConnection(RedisEndpoint ep, redisContext* ctx, std::chrono::milliseconds stall);
+  struct BulkHeader {
+    enum State { kNeedMore, kOther, kBulk } state;
+    std::size_t header_size = 0;  // "$<n>\r\n"
+    std::size_t length = 0;
+  };
   Status send(std::span<const RedisCommand> cmds, Deadline deadline);
-  Result<RedisReply> read_reply(Deadline deadline);
+  Result<RedisReply> read_reply(Deadline deadline, const BulkSink* sink, std::size_t index);
+  // One recv into hiredis' reader buffer.
+  Status fill(Deadline deadline);
+  // recv until `dest` is full.
+  Status recv_into(std::span<std::byte> dest, Deadline deadline);
+  // Drops n parsed bytes from the front of the reader's buffer.
+  void consume(std::size_t n);
+  // The unparsed input, when it starts a reply: a bulk string's header?
+  BulkHeader peek_bulk_header() const;
   // Waits until fd is ready for `events`; kTimeout when stall or deadline come first.
   Status wait_ready(short events, Deadline deadline, const char* doing);
   Status fail(Code code, std::string message, bool timeout = false);

@@ -129,10 +129,10 @@ Result<RedisNode::Pooled> RedisNode::acquire(Deadline deadline) {
 }
 
 Result<std::vector<RedisReply>> RedisNode::exec(std::span<const RedisCommand> cmds, Deadline deadline,
-                                               std::chrono::milliseconds extra_stall) {
+                                               std::chrono::milliseconds extra_stall, const BulkSink* sink) {
   auto p = acquire(deadline);
   if (!p.ok()) return p.status();
-  auto r = p->conn->exec(cmds, deadline, extra_stall);
+  auto r = p->conn->exec(cmds, deadline, extra_stall, sink);
   Pooled pooled = std::move(p).value();
   bool went_down = false;
   std::vector<std::unique_ptr<RedisConnection>> drop;

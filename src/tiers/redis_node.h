@@ -46,7 +46,7 @@ class RedisNode {
   // One exchange on a pooled connection (see RedisConnection::exec). kUnavailable
   // at once when the node is down; kTimeout when no connection frees up in time.
   Result<std::vector<RedisReply>> exec(std::span<const RedisCommand> cmds, Deadline deadline,
-                                       std::chrono::milliseconds extra_stall = {});
+                                       std::chrono::milliseconds extra_stall = {}, const BulkSink* sink = nullptr);
   // A connection outside the pool (e.g. for a blocking XREAD); the caller owns it.
   // Fails fast while the node is down.
   Result<std::unique_ptr<RedisConnection>> open_dedicated(Deadline deadline);

@@ -203,22 +203,40 @@ Result<RemoteFile> RemoteStore::get(const Key& key, Deadline deadline) {
     std::lock_guard lock(picture_mu_);
     if (auto it = picture_.find(key); it != picture_.end()) expected = std::min<std::uint64_t>(it->second, expected);
   }
-  auto got = client_->exec(row, RedisCommand({"GET", row}), deadline, allowance(expected));
+  // The value is received straight into a buffer the result will own.
+  std::shared_ptr<std::byte[]> buffer;
+  std::size_t buffer_size = 0;
+  const BulkSink into_buffer = [&](std::size_t, std::size_t length) -> std::span<std::byte> {
+    buffer = std::shared_ptr<std::byte[]>(new (std::nothrow) std::byte[length]);
+    buffer_size = buffer ? length : 0;
+    return {buffer.get(), buffer_size};
+  };
+  auto got = client_->exec(row, RedisCommand({"GET", row}), deadline, allowance(expected), &into_buffer);
   if (!got.ok()) return count_failure(got.status());
-  const redisReply* r = got->get();
+  RedisReply reply = std::move(got).value();
+  const redisReply* r = reply.get();
   if (reply_is_nil(r)) {
     RemoteCounters::add(counters_.misses);
     picture_drop(key);
     return Status(Code::kNotFound, "remote row " + row + " not found (expired, evicted or deleted)");
   }
-  if (!reply_is_string(r)) return count_failure(Status(Code::kUnavailable, "GET " + row + ": " + std::string(reply_str(r))));
-  const auto value = reply_bytes(r);
+  std::span<const std::byte> value;
+  std::shared_ptr<const void> owner;
+  if (r == nullptr) {  // delivered into `buffer`
+    value = std::span<const std::byte>(buffer.get(), buffer_size);
+    owner = std::move(buffer);
+  } else if (reply_is_string(r)) {  // not taken by the sink (an empty value, no memory)
+    value = reply_bytes(r);
+    owner = std::move(reply).share();
+  } else {
+    return count_failure(Status(Code::kUnavailable, "GET " + row + ": " + std::string(reply_str(r))));
+  }
   RemoteCounters::add(counters_.bytes_in, value.size());
   switch (classify_row_value(value)) {
     case RowValueKind::kForeign:
       return reject(key, 0, "foreign value (neither KVC nor KVCM magic)", deadline);
     case RowValueKind::kManifest:
-      return assemble_chunks(key, std::move(got).value(), deadline);
+      return assemble_chunks(key, value, deadline);
     case RowValueKind::kFile:
       break;
   }
@@ -228,13 +246,14 @@ Result<RemoteFile> RemoteStore::get(const Key& key, Deadline deadline) {
   out.meta = std::move(*parsed.value);
   out.file = value;
   out.payload = value.subspan(out.meta.payload_offset, out.meta.payload_length);
-  out.owner = std::move(got).value().share();
+  out.owner = std::move(owner);
   RemoteCounters::add(counters_.hits);
   return out;
 }
 
-Result<RemoteFile> RemoteStore::assemble_chunks(const Key& key, RedisReply manifest_reply, Deadline deadline) {
-  auto m = parse_manifest(reply_bytes(manifest_reply.get()));
+Result<RemoteFile> RemoteStore::assemble_chunks(const Key& key, std::span<const std::byte> manifest,
+                                                Deadline deadline) {
+  auto m = parse_manifest(manifest);
   if (!m.ok()) return reject(key, 0, m.status().message(), deadline);
   const Manifest man = *m;
   auto meta = format::parse_meta(man.prefix, man.file_size);
@@ -251,24 +270,34 @@ Result<RemoteFile> RemoteStore::assemble_chunks(const Key& key, RedisReply manif
     const std::uint32_t end = std::min(man.chunk_count, first + kChunksPerRoundTrip);
     std::vector<RedisCommand> gets;
     for (std::uint32_t i = first; i < end; ++i) gets.push_back(RedisCommand({"GET", keys_.chunk(key, i)}));
+    auto slice = [&](std::uint64_t i) {
+      const std::uint64_t off = i * man.chunk_size;
+      return std::span<std::byte>(file.get() + off, std::min<std::uint64_t>(man.chunk_size, man.file_size - off));
+    };
+    // Each chunk is received straight into its place in the file; one of another
+    // length is left to hiredis and rejected below.
+    const BulkSink in_place = [&](std::size_t index, std::size_t length) -> std::span<std::byte> {
+      const auto dest = slice(first + index);
+      return length == dest.size() ? dest : std::span<std::byte>();
+    };
     auto replies = client_->exec(keys_.row(key), gets, deadline,
-                                 allowance(std::uint64_t{end - first} * man.chunk_size));
+                                 allowance(std::uint64_t{end - first} * man.chunk_size), &in_place);
     if (!replies.ok()) return count_failure(replies.status());
     for (std::uint32_t i = first; i < end; ++i) {
       const redisReply* c = (*replies)[i - first].get();
-      const std::uint64_t off = std::uint64_t{i} * man.chunk_size;
-      const std::uint64_t want = std::min<std::uint64_t>(man.chunk_size, man.file_size - off);
+      const std::uint64_t want = slice(i).size();
+      if (c == nullptr) {  // delivered in place
+        RemoteCounters::add(counters_.bytes_in, want);
+        continue;
+      }
       if (reply_is_nil(c)) return reject(key, man.chunk_count, "truncated: chunk " + std::to_string(i) + " is missing", deadline);
       if (!reply_is_string(c))
         return count_failure(Status(Code::kUnavailable, "GET " + keys_.chunk(key, i) + ": " + std::string(reply_str(c))));
-      const auto bytes = reply_bytes(c);
-      RemoteCounters::add(counters_.bytes_in, bytes.size());
-      if (bytes.size() != want)
-        return reject(key, man.chunk_count,
-                      "truncated: chunk " + std::to_string(i) + " has " + std::to_string(bytes.size()) +
-                          " bytes, the manifest says " + std::to_string(want),
-                      deadline);
-      std::memcpy(file.get() + off, bytes.data(), bytes.size());
+      RemoteCounters::add(counters_.bytes_in, c->len);
+      return reject(key, man.chunk_count,
+                    "truncated: chunk " + std::to_string(i) + " has " + std::to_string(c->len) +
+                        " bytes, the manifest says " + std::to_string(want),
+                    deadline);
     }
   }
   const std::span<const std::byte> whole(file.get(), man.file_size);

@@ -117,7 +117,7 @@ class RemoteStore {
   std::chrono::milliseconds allowance(std::uint64_t bytes) const { return opts_.stall_per_mib * (bytes >> 20); }
   // Deletes a rejected value's keys (row first), counts it, and builds the kCorrupt status.
   Status reject(const Key& key, std::uint32_t chunk_count, const std::string& why, Deadline deadline);
-  Result<RemoteFile> assemble_chunks(const Key& key, RedisReply manifest_reply, Deadline deadline);
+  Result<RemoteFile> assemble_chunks(const Key& key, std::span<const std::byte> manifest, Deadline deadline);
   Status write_chunks(const Key& key, std::span<const std::byte> prefix, std::span<const std::byte> payload,
                       Deadline deadline);
   Status delete_chunks(const Key& key, std::uint32_t count, Deadline deadline);
