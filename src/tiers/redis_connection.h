@@ -7,7 +7,9 @@
 //  - writes use sendmsg(MSG_NOSIGNAL): a peer that closed never raises SIGPIPE,
 //    even in a program that did not ignore it (hiredis itself writes with write(2));
 //  - a large argument is written from the caller's memory (writev), not copied
-//    into hiredis' output buffer.
+//    into hiredis' output buffer;
+//  - a bulk-string reply can be received straight into the caller's memory
+//    (BulkSink), not through hiredis' buffer and reply object.
 // Not thread-safe: one exchange at a time (RedisNode pools connections).
 #pragma once
 
