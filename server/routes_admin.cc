@@ -24,6 +24,16 @@ Json stats_json(App& app) {
                      {"quota_bytes", t.quota_bytes}, {"rows", t.rows},
                      {"policy", t.policy == TierPolicy::kOnEvict ? "on-evict" : "write-through"},
                      {"min_tokens", t.min_tokens}, {"counters", counters}});
+    if (t.remote) {
+      const auto& r = *t.remote;
+      tiers.back()["remote"] = {{"hits", r.hits}, {"misses", r.misses}, {"bytes_in", r.bytes_in},
+                                {"bytes_out", r.bytes_out}, {"puts", r.puts}, {"put_duplicates", r.put_duplicates},
+                                {"removes", r.removes}, {"errors", r.errors}, {"timeouts", r.timeouts},
+                                {"fast_failures", r.fast_failures}, {"corrupt_rejected", r.corrupt_rejected},
+                                {"moved", r.moved}, {"ask", r.ask}, {"slot_map_refreshes", r.slot_map_refreshes},
+                                {"reconnects", r.reconnects}, {"publications_seen", r.publications_seen},
+                                {"scanned_rows", r.scanned_rows}};
+    }
   }
   Json counters = Json::object();
   for (const auto& [name, v] : cache.counters().items()) counters[name] = v;

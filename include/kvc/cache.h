@@ -26,6 +26,7 @@
 #include "kvc/key.h"
 #include "kvc/options.h"
 #include "kvc/status.h"
+#include "tiers/remote_counters.h"
 #include "tiers/tier.h"
 
 namespace kvc {
@@ -92,6 +93,7 @@ struct TierStats {
   std::uint64_t quota_bytes = 0;
   std::size_t rows = 0;    // copies held
   TierCounterSnapshot counters;
+  std::optional<tiers::RemoteCounterValues> remote;  // the remote tier's own counters
 };
 
 struct PressureStatus {

@@ -106,8 +106,13 @@ Result<std::unique_ptr<Cache>> Cache::open(CacheOptions options) {
         slot->tier = std::move(ft);
         break;
       }
-      case TierKind::kRemote:
-        return Status(Code::kInvalidArgument, "tiers[" + std::to_string(i) + "]: the remote tier is not available in this build");
+      case TierKind::kRemote: {
+        auto rt = tiers::RemoteTier::open(t.remote, t.quota_bytes, c.hostname);
+        if (!rt.ok()) return Status(rt.status().code(), "tier remote: " + rt.status().message());
+        slot->remote = rt->get();
+        slot->tier = std::move(rt.value());
+        break;
+      }
     }
     c.tiers.push_back(std::move(slot));
   }
@@ -144,6 +149,13 @@ Result<std::unique_ptr<Cache>> Cache::open(CacheOptions options) {
                       });
     }
   }
+  // The remote tier: rows the fleet published (a scan, then the publication stream),
+  // learnt in the background so that every lookup path finds them locally.
+  for (std::size_t i = 0; i < c.tiers.size(); ++i) {
+    const auto t = static_cast<TierId>(i);
+    if (tiers::RemoteTier* rt = c.slot(t).remote)
+      rt->start_discovery([&c, t](format::RowInfo row) { c.register_found(std::move(row), t, 0, false); });
+  }
   if (opts.pressure.enabled) {
     std::unique_ptr<PressureSource> source;
     switch (opts.pressure.source) {
@@ -174,8 +186,10 @@ Cache::~Cache() {
   const std::size_t dropped = c.writers->drain(std::chrono::steady_clock::now() + drain);
   (void)dropped;  // counted by the jobs' drop paths
   c.writers.reset();
-  for (auto& s : c.tiers)
+  for (auto& s : c.tiers) {
     if (s->file != nullptr) s->file->stop_watch();
+    if (s->remote != nullptr) s->remote->stop_discovery();
+  }
   {
     std::lock_guard lock(c.bg_mu);
     c.bg_stop = true;
@@ -365,6 +379,13 @@ std::vector<TierStats> Cache::tier_stats() const {
     s.quota_bytes = slot.tier->quota();
     s.rows = impl_->index.copies(static_cast<TierId>(i));
     s.counters = slot.counters.snapshot();
+    if (slot.remote != nullptr) {
+      // The store sees every remote operation (discovery too): its errors are the tier's.
+      const auto r = slot.remote->counters();
+      s.counters.errors = r.errors;
+      s.counters.timeouts = r.timeouts;
+      s.remote = r;
+    }
     out.push_back(std::move(s));
   }
   return out;

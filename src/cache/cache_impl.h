@@ -23,6 +23,7 @@
 #include "io/env.h"
 #include "kvc/cache.h"
 #include "tiers/file_tier.h"
+#include "tiers/remote_tier.h"
 #include "tiers/tier.h"
 
 namespace kvc {
@@ -37,6 +38,7 @@ struct TierSlot {
   TierPolicy policy = TierPolicy::kWriteThrough;
   std::size_t min_tokens = 1;
   tiers::FileTier* file = nullptr;      // when it is a file tier
+  tiers::RemoteTier* remote = nullptr;  // when it is the remote tier
   TierCounters counters;
 };
 

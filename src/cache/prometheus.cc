@@ -86,6 +86,21 @@ std::string render_prometheus(const CounterSnapshot& counters, const std::vector
     for (std::size_t i = 0; i < tiers.size(); ++i)
       out += m + labels(i) + " " + std::to_string(tiers[i].counters.items()[k].second) + "\n";
   }
+  // The remote tier's own counters (Redis / Redis Cluster).
+  for (std::size_t i = 0; i < tiers.size(); ++i) {
+    if (!tiers[i].remote) continue;
+    const auto& r = *tiers[i].remote;
+    const std::pair<const char*, std::uint64_t> items[] = {
+        {"hits", r.hits}, {"misses", r.misses}, {"bytes_in", r.bytes_in}, {"bytes_out", r.bytes_out},
+        {"puts", r.puts}, {"put_duplicates", r.put_duplicates}, {"removes", r.removes}, {"errors", r.errors},
+        {"timeouts", r.timeouts}, {"fast_failures", r.fast_failures}, {"corrupt_rejected", r.corrupt_rejected},
+        {"moved", r.moved}, {"ask", r.ask}, {"slot_map_refreshes", r.slot_map_refreshes},
+        {"reconnects", r.reconnects}, {"publications_seen", r.publications_seen}, {"scanned_rows", r.scanned_rows}};
+    for (const auto& [name, v] : items) {
+      const std::string m = std::string("kvc_remote_") + name + "_total";
+      out += "# TYPE " + m + " counter\n" + m + labels(i) + " " + std::to_string(v) + "\n";
+    }
+  }
   gauge_header(out, "kvc_leases", "Leases currently held");
   out += "kvc_leases " + std::to_string(leases) + "\n";
   gauge_header(out, "kvc_writer_queue_depth", "Saves waiting for a writer thread");
