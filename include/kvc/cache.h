@@ -35,6 +35,7 @@ struct SaveRequest {
   SaveReason reason = SaveReason::kUnknown;
   std::vector<std::byte> payload;         // moved in, never copied
   std::vector<float> next_token_logits;   // optional TLV 0x0A
+  std::vector<format::PositionLogits> position_logits;  // optional TLV 0x0B records, positions increasing
   std::string prompt_text;                // optional, for humans
   std::string reason_detail;              // optional TLV 0x07
   std::uint8_t quant_bits = 0;

@@ -68,6 +68,7 @@ Result<Key> Cache::Impl::save_reserved(SaveRequest& request, const Key& key, ind
   in.producer_version = KVC_PRODUCER;
   in.save_reason_detail = request.reason_detail;
   in.next_token_logits = request.next_token_logits;
+  in.position_logits = request.position_logits;
   auto prefix = std::make_shared<const std::vector<std::byte>>(format::build_prefix(in, request.payload));
   const std::uint64_t size = prefix->size() + request.payload.size();
 
