@@ -67,6 +67,7 @@ class Scheduler {
   std::size_t parked_match(const Slot& slot, const Job& job) const;
   // resume_len: the job continues on parked `slot`, keeping this many of its tokens.
   void admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_len = 0);
+  void set_cold_boundary(Slot& slot) const;
   bool restore(Slot& slot, Job& job);
   bool build_batch(Batch& batch);
   void after_decode();

@@ -34,6 +34,9 @@ void Scheduler::start_generating(Slot& slot, const float* logits) {
     return;
   }
   slot.phase = SlotPhase::kGenerate;
+  // The prompt's end is a turn boundary: its logits go into later saves (TLV 0x0B),
+  // so re-sending this prompt needs no decode.
+  slot.boundaries.record(slot.tokens.size(), logits);
   on_sampled(slot, sample_from_logits(slot.sampler.get(), logits, env_.n_vocab, scratch_));
 }
 
@@ -108,6 +111,7 @@ std::optional<Key> Scheduler::save(Slot& slot, SaveReason reason, const float* l
   req.reason = reason;
   req.payload = std::move(payload);
   if (logits != nullptr) req.next_token_logits.assign(logits, logits + env_.n_vocab);
+  req.position_logits = slot.boundaries.for_save(slot.tokens.size());
   req.prompt_text = prompt_excerpt(slot.prompt_text);
   req.quant_bits = env_.quant_bits;
   req.context_size = static_cast<std::uint32_t>(env_.n_ctx_seq);
@@ -134,12 +138,14 @@ void Scheduler::release(Slot& slot) {
 void Scheduler::park(Slot& slot, const float* logits) {
   std::vector<std::uint32_t> tokens = std::move(slot.tokens);
   std::string prompt_text = std::move(slot.prompt_text);
+  BoundaryLogits boundaries = std::move(slot.boundaries);
   slot.reset();
   slot.tokens = std::move(tokens);
   slot.prompt_text = std::move(prompt_text);
+  slot.boundaries = std::move(boundaries);
   slot.phase = SlotPhase::kParked;
   slot.parked_key = derive_key(env_.ns, slot.tokens);
-  if (logits != nullptr) slot.parked_logits.assign(logits, logits + env_.n_vocab);
+  slot.boundaries.record(slot.tokens.size(), logits);  // the end of the parked tokens
   slot.parked_order = ++park_counter_;
   set_parked_entry(slot, true);
 }
@@ -149,9 +155,7 @@ void Scheduler::park(Slot& slot, const float* logits) {
 // landed) the cache answers kAlreadyPresent and counts a duplicate.
 void Scheduler::evict(Slot& slot, SaveReason reason, Clock::time_point deadline) {
   if (Clock::now() < deadline) {
-    const float* logits =
-        slot.parked_logits.size() == static_cast<std::size_t>(env_.n_vocab) ? slot.parked_logits.data() : nullptr;
-    save(slot, reason, logits, /*sync=*/true, deadline);
+    save(slot, reason, slot.boundaries.at(slot.tokens.size()), /*sync=*/true, deadline);
   }
   set_parked_entry(slot, false);
   release(slot);
