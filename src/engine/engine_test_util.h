@@ -131,6 +131,7 @@ class Reference {
     return out;
   }
   int n_vocab() const { return n_vocab_; }
+  llama_model* model() const { return model_.get(); }
 
  private:
   ModelPtr model_;

@@ -86,7 +86,7 @@ void Scheduler::finish(Slot& slot, const float* logits, bool save_finish) {
   // A completed request keeps its sequence for a sticky session (a cancelled one
   // too: its cells and token list agree); shutdown (save_finish false) does not.
   if (save_finish && env_.sticky_sessions && !slot.tokens.empty()) {
-    park(slot, logits);
+    park(slot, logits, r.finish_key);
   } else {
     release(slot);
   }
@@ -95,27 +95,43 @@ void Scheduler::finish(Slot& slot, const float* logits, bool save_finish) {
 std::optional<Key> Scheduler::save(Slot& slot, SaveReason reason, const float* logits, bool sync,
                                    Clock::time_point deadline) {
   const SavePolicy& policy = env_.cache->policy();
-  if (!policy.saves_enabled || slot.tokens.empty() ||
+  if (!env_.cache_enabled || !policy.saves_enabled || slot.tokens.empty() ||
       slot.tokens.size() < static_cast<std::size_t>(std::max<std::int64_t>(policy.min_tokens, 1)))
     return std::nullopt;
-  const std::size_t size = llama_state_seq_get_size(env_.ctx, slot.seq);
-  if (size == 0) return std::nullopt;
-  std::vector<std::byte> payload(size);
-  if (llama_state_seq_get_data(env_.ctx, reinterpret_cast<std::uint8_t*>(payload.data()), size, slot.seq) != size)
-    return std::nullopt;
+  const auto t0 = Clock::now();
+  std::optional<Key> key = save_blocking(slot, reason, logits, sync, deadline);
+  const auto blocked_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+  stats_.saves.fetch_add(1, std::memory_order_relaxed);
+  stats_.save_blocked_ns.fetch_add(blocked_ns, std::memory_order_relaxed);
+  std::uint64_t max = stats_.save_blocked_max_ns.load(std::memory_order_relaxed);
+  while (blocked_ns > max && !stats_.save_blocked_max_ns.compare_exchange_weak(max, blocked_ns, std::memory_order_relaxed)) {
+  }
+  if (slot.job) {
+    slot.result.report.save_blocked_ms += static_cast<double>(blocked_ns) / 1e6;
+    ++slot.result.report.saves;
+  }
+  return key;
+}
+
+// The part of a save the scheduler thread waits for: the state snapshot and the
+// hand-over to the writer pool (for a synchronous save, the whole write).
+std::optional<Key> Scheduler::save_blocking(Slot& slot, SaveReason reason, const float* logits, bool sync,
+                                            Clock::time_point deadline) {
+  StateSnapshotter::Snapshot snap = snapshotter_.take(env_.ctx, slot.seq, slot.tokens.size());
+  if (snap.dry_run) stats_.state_size_dry_runs.fetch_add(1, std::memory_order_relaxed);
+  if (snap.bytes.empty()) return std::nullopt;
 
   SaveRequest req;
   req.ns = env_.ns;
   req.fingerprint_mode = env_.fingerprint_mode;
   req.tokens = slot.tokens;
   req.reason = reason;
-  req.payload = std::move(payload);
+  req.payload = std::move(snap.bytes);
   if (logits != nullptr) req.next_token_logits.assign(logits, logits + env_.n_vocab);
   req.position_logits = slot.boundaries.for_save(slot.tokens.size());
   req.prompt_text = prompt_excerpt(slot.prompt_text);
   req.quant_bits = env_.quant_bits;
   req.context_size = static_cast<std::uint32_t>(env_.n_ctx_seq);
-  const Key key = derive_key(env_.ns, slot.tokens);
 
   Result<Key> saved = Status(Code::kDropped, "not saved");
   if (sync) {
@@ -124,7 +140,8 @@ std::optional<Key> Scheduler::save(Slot& slot, SaveReason reason, const float* l
   } else {
     saved = env_.cache->save_async(std::move(req));
   }
-  if (saved.ok() || saved.status().code() == Code::kAlreadyPresent) return key;
+  if (saved.ok()) return *saved;  // the key the cache derived: not computed twice
+  if (saved.status().code() == Code::kAlreadyPresent) return derive_key(env_.ns, slot.tokens);
   return std::nullopt;
 }
 
@@ -135,7 +152,7 @@ void Scheduler::release(Slot& slot) {
 
 // Keeps the finished sequence: cells stay in the KV cache, `tokens` (prompt +
 // reply, decoded in full) stay with them, keyed like the finish save.
-void Scheduler::park(Slot& slot, const float* logits) {
+void Scheduler::park(Slot& slot, const float* logits, const std::optional<Key>& key) {
   std::vector<std::uint32_t> tokens = std::move(slot.tokens);
   std::string prompt_text = std::move(slot.prompt_text);
   BoundaryLogits boundaries = std::move(slot.boundaries);
@@ -144,7 +161,7 @@ void Scheduler::park(Slot& slot, const float* logits) {
   slot.prompt_text = std::move(prompt_text);
   slot.boundaries = std::move(boundaries);
   slot.phase = SlotPhase::kParked;
-  slot.parked_key = derive_key(env_.ns, slot.tokens);
+  slot.parked_key = key ? *key : derive_key(env_.ns, slot.tokens);  // the finish save's key when it has one
   slot.boundaries.record(slot.tokens.size(), logits);  // the end of the parked tokens
   slot.parked_order = ++park_counter_;
   set_parked_entry(slot, true);
