@@ -131,6 +131,7 @@ struct EngineStats {
   std::uint64_t saves = 0;                // saves that reached a state snapshot (evict/shutdown ones too)
   std::uint64_t save_blocked_ns = 0;      // scheduler-thread time spent in them
   std::uint64_t save_blocked_max_ns = 0;  // the longest one
+  std::uint64_t save_blocked_cpu_ns = 0;  // CPU time of the scheduler thread in them (without preemption)
   std::uint64_t state_size_dry_runs = 0;  // llama_state_seq_get_size calls (only until the size model is known)
 };
 

@@ -49,6 +49,7 @@ struct SchedulerStats {
   std::atomic<std::uint64_t> saves{0};
   std::atomic<std::uint64_t> save_blocked_ns{0};
   std::atomic<std::uint64_t> save_blocked_max_ns{0};
+  std::atomic<std::uint64_t> save_blocked_cpu_ns{0};
   std::atomic<std::uint64_t> state_size_dry_runs{0};
 };
 

@@ -1,5 +1,7 @@
 // Scheduler operations on one slot: sampling and stop conditions, saves
 // (snapshot on this thread, write on the cache's writer pool), and finishing.
+#include <time.h>
+
 #include <algorithm>
 
 #include "engine/scheduler.h"
@@ -13,6 +15,14 @@ std::string prompt_excerpt(const std::string& prompt) {
   std::size_t end = 200;
   while (end > 0 && (static_cast<unsigned char>(prompt[end]) & 0xC0) == 0x80) --end;
   return prompt.substr(0, end);
+}
+
+// CPU time of the calling thread: what a save costs the scheduler thread itself,
+// apart from the time it was descheduled (the wall time includes that).
+std::uint64_t thread_cpu_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 std::string token_piece(const llama_vocab* vocab, llama_token token) {
@@ -99,10 +109,12 @@ std::optional<Key> Scheduler::save(Slot& slot, SaveReason reason, const float* l
       slot.tokens.size() < static_cast<std::size_t>(std::max<std::int64_t>(policy.min_tokens, 1)))
     return std::nullopt;
   const auto t0 = Clock::now();
+  const std::uint64_t cpu0 = thread_cpu_ns();
   std::optional<Key> key = save_blocking(slot, reason, logits, sync, deadline);
   const auto blocked_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
   stats_.saves.fetch_add(1, std::memory_order_relaxed);
   stats_.save_blocked_ns.fetch_add(blocked_ns, std::memory_order_relaxed);
+  stats_.save_blocked_cpu_ns.fetch_add(thread_cpu_ns() - cpu0, std::memory_order_relaxed);
   std::uint64_t max = stats_.save_blocked_max_ns.load(std::memory_order_relaxed);
   while (blocked_ns > max && !stats_.save_blocked_max_ns.compare_exchange_weak(max, blocked_ns, std::memory_order_relaxed)) {
   }
