@@ -27,17 +27,18 @@ void BoundaryLogits::record(std::size_t position, const float* logits) {
   records_.insert(it, format::PositionLogits{pos, std::vector<float>(logits, logits + n_vocab_)});
 }
 
-void BoundaryLogits::take_from_row(format::KvcMeta& meta, std::size_t usable) {
+void BoundaryLogits::take_from_row(const format::KvcMeta& meta, std::size_t usable) {
   records_.clear();
   const std::size_t n = meta.tokens.size();
-  for (format::PositionLogits& r : meta.position_logits) {
-    if (r.position == 0 || r.position >= n || r.position > usable || r.logits.size() != n_vocab_) continue;
-    records_.push_back(std::move(r));
-  }
-  if (usable == n && n > 0 && meta.next_token_logits.size() == n_vocab_ && n <= UINT32_MAX)
-    records_.push_back({static_cast<std::uint32_t>(n), std::move(meta.next_token_logits)});
-  if (records_.size() > kMaxRecords)
-    records_.erase(records_.begin(), records_.end() - static_cast<std::ptrdiff_t>(kMaxRecords));
+  // The valid records, the highest kMaxRecords of them (the row's 0x0A last).
+  std::vector<const format::PositionLogits*> keep;
+  for (const format::PositionLogits& r : meta.position_logits)
+    if (r.position > 0 && r.position < n && r.position <= usable && r.logits.size() == n_vocab_) keep.push_back(&r);
+  const bool end = usable == n && n > 0 && n <= UINT32_MAX && meta.next_token_logits.size() == n_vocab_;
+  const std::size_t room = kMaxRecords - (end ? 1 : 0);
+  if (keep.size() > room) keep.erase(keep.begin(), keep.end() - static_cast<std::ptrdiff_t>(room));
+  for (const format::PositionLogits* r : keep) records_.push_back(*r);
+  if (end) records_.push_back({static_cast<std::uint32_t>(n), meta.next_token_logits});
 }
 
 void BoundaryLogits::truncate(std::size_t length) {

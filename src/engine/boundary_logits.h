@@ -39,9 +39,9 @@ class BoundaryLogits {
 
   // Takes a restored row's logits at positions ≤ `usable` (the prefix kept):
   // its TLV 0x0B records and, when the row ends there, its TLV 0x0A. Records of
-  // the wrong size or position are skipped (format.md §2.3). Moves them out of
-  // `meta`. Replaces what was held.
-  void take_from_row(format::KvcMeta& meta, std::size_t usable);
+  // the wrong size or position are skipped (format.md §2.3); at most kMaxRecords
+  // (the highest positions) are copied. Replaces what was held.
+  void take_from_row(const format::KvcMeta& meta, std::size_t usable);
 
   // Forgets positions above `length` (the sequence now holds `length` tokens).
   void truncate(std::size_t length);
