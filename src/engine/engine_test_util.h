@@ -174,4 +174,22 @@ inline std::vector<std::int32_t> cold_reference(const std::string& model, const 
   return r.tokens;
 }
 
+// Re-saves `key`'s row without any logits (as erllama, or a shutdown save of a
+// live sequence, writes it), after removing every row.
+inline void resave_without_logits(Engine& e, const Key& key) {
+  SaveRequest req;
+  {
+    auto lease = e.cache().checkout(key);
+    ASSERT_TRUE(lease.ok()) << lease.status().to_string();
+    auto file = e.cache().load(*lease);
+    ASSERT_TRUE(file.ok()) << file.status().to_string();
+    req.ns = e.key_namespace();
+    req.tokens = file->meta.tokens;
+    req.reason = SaveReason::kShutdown;
+    req.payload.assign(file->payload.begin(), file->payload.end());
+  }
+  for (const auto& row : e.cache().rows()) ASSERT_TRUE(e.cache().remove(row.info.key).ok());
+  ASSERT_TRUE(e.cache().save(std::move(req), std::chrono::seconds(30)).ok());
+}
+
 }  // namespace kvc::engine::testing

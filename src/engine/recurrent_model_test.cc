@@ -15,24 +15,6 @@ std::vector<std::uint32_t> u32(const std::vector<std::int32_t>& v) { return {v.b
   const std::string path = ::kvc::engine::testing::tiny_model_of("tiny-mamba");  \
   if (path.empty()) GTEST_SKIP() << "KVC_MKMODEL is not set (run through ctest)"
 
-// Re-saves `key`'s row as `reason` without any logits (as erllama, or a shutdown
-// save of a live sequence, writes it), after removing every row.
-void resave_without_logits(Engine& e, const Key& key) {
-  SaveRequest req;
-  {
-    auto lease = e.cache().checkout(key);
-    ASSERT_TRUE(lease.ok()) << lease.status().to_string();
-    auto file = e.cache().load(*lease);
-    ASSERT_TRUE(file.ok()) << file.status().to_string();
-    req.ns = e.key_namespace();
-    req.tokens = file->meta.tokens;
-    req.reason = SaveReason::kShutdown;
-    req.payload.assign(file->payload.begin(), file->payload.end());
-  }
-  for (const auto& row : e.cache().rows()) ASSERT_TRUE(e.cache().remove(row.info.key).ok());
-  ASSERT_TRUE(e.cache().save(std::move(req), std::chrono::seconds(30)).ok());
-}
-
 TEST(RecurrentModel, PartialSeqRmFails) {
   KVC_REQUIRE_MAMBA(model);
   Reference ref(model);

@@ -36,6 +36,16 @@ constexpr std::array kShapes = {
           .ssm_d_conv = 4,
           .ssm_d_state = 16,
           .ssm_dt_rank = 32},
+    Shape{.name = "tiny-gemma2",
+          .arch = Arch::kGemma2,
+          .n_layer = 2,
+          .n_embd = 128,
+          .n_head = 4,
+          .n_head_kv = 2,
+          .n_ff = 256,
+          .n_ctx_train = 16384,
+          .summary = "Gemma-2 (sliding window of 32 on every other layer), 2 layers, n_embd 128, 4 heads (2 KV): for tests",
+          .n_swa = 32},
 };
 
 }  // namespace
@@ -46,6 +56,7 @@ std::string_view arch_name(Arch arch) {
   switch (arch) {
     case Arch::kLlama: return "llama";
     case Arch::kMamba: return "mamba";
+    case Arch::kGemma2: return "gemma2";
   }
   return "?";
 }

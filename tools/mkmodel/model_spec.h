@@ -16,7 +16,9 @@ namespace kvc::mkmodel {
 
 // llama: full attention (a plain KV cache). mamba: Mamba-1, a recurrent model
 // (llama.cpp's recurrent memory: one state per sequence, no partial seq_rm).
-enum class Arch { kLlama, kMamba };
+// gemma2: every other layer attends to a sliding window of n_swa positions
+// (llama.cpp's iSWA cache, which drops positions that left the window).
+enum class Arch { kLlama, kMamba, kGemma2 };
 
 struct Shape {
   std::string_view name;
@@ -33,6 +35,8 @@ struct Shape {
   uint32_t ssm_d_conv = 0;
   uint32_t ssm_d_state = 0;
   uint32_t ssm_dt_rank = 0;
+  // Gemma-2 only: the sliding window.
+  uint32_t n_swa = 0;
 
   uint32_t head_dim() const { return n_head == 0 ? 0 : n_embd / n_head; }
   uint32_t n_embd_kv() const { return head_dim() * n_head_kv; }

@@ -96,10 +96,11 @@ void set_metadata(gguf_context* g, const ModelRequest& r, uint32_t n_vocab) {
   gguf_set_val_u32(g, key("feed_forward_length").c_str(), s.n_ff);
   gguf_set_val_u32(g, key("attention.head_count").c_str(), s.n_head);
   gguf_set_val_u32(g, key("attention.head_count_kv").c_str(), s.n_head_kv);
-  if (s.arch == Arch::kLlama) {  // (this key order keeps llama files byte-identical to earlier versions)
+  if (s.arch != Arch::kMamba) {  // (this key order keeps llama files byte-identical to earlier versions)
     gguf_set_val_u32(g, key("rope.dimension_count").c_str(), s.head_dim());
     gguf_set_val_f32(g, key("rope.freq_base").c_str(), 10000.0f);
   }
+  if (s.arch == Arch::kGemma2) gguf_set_val_u32(g, key("attention.sliding_window").c_str(), s.n_swa);
   gguf_set_val_f32(g, key("attention.layer_norm_rms_epsilon").c_str(), 1e-5f);
   if (s.arch == Arch::kMamba) {
     gguf_set_val_u32(g, key("ssm.conv_kernel").c_str(), s.ssm_d_conv);
@@ -187,7 +188,8 @@ Result<ModelInfo> write_model(const ModelRequest& r) {
   const bool attention_ok =
       s.n_head != 0 && s.n_embd % s.n_head == 0 && s.n_head_kv != 0 && s.n_head % s.n_head_kv == 0;
   const bool ssm_ok = s.ssm_d_conv != 0 && s.ssm_d_state != 0 && s.ssm_dt_rank != 0;
-  if (s.arch == Arch::kLlama ? !attention_ok : !ssm_ok) {
+  const bool ok = s.arch == Arch::kMamba ? ssm_ok : attention_ok && (s.arch != Arch::kGemma2 || s.n_swa != 0);
+  if (!ok) {
     return Status(Code::kInvalidArgument, "inconsistent shape " + std::string(s.name));
   }
   if (r.out_path.empty()) return Status(Code::kInvalidArgument, "no output path given");

@@ -67,8 +67,45 @@ static std::vector<TensorSpec> plan_mamba_tensors(const Shape& shape, uint32_t n
   return t;
 }
 
+// Gemma-2 (llama.cpp's llama_model_gemma2): llama's attention and FFN with a norm
+// after each, the output tied to token_embd. Inputs are scaled by sqrt(n_embd), so
+// the embeddings get llama's output scale (logits with a standard deviation of ~2).
+static std::vector<TensorSpec> plan_gemma2_tensors(const Shape& shape, uint32_t n_vocab) {
+  const int64_t n_embd = shape.n_embd;
+  const int64_t n_ff = shape.n_ff;
+  const int64_t n_embd_kv = shape.n_embd_kv();
+  const double in_embd = 1.0 / std::sqrt(static_cast<double>(n_embd));
+  const double in_ff = 1.0 / std::sqrt(static_cast<double>(n_ff));
+  const double residual = 1.0 / std::sqrt(2.0 * shape.n_layer);
+
+  std::vector<TensorSpec> t;
+  auto matrix = [&](std::string name, int64_t ne0, int64_t ne1, double std) {
+    t.push_back({std::move(name), ne0, ne1, false, uniform_half_width(std)});
+  };
+  auto norm = [&](std::string name) { t.push_back({std::move(name), n_embd, 1, true, 0.0f}); };
+
+  matrix("token_embd.weight", n_embd, n_vocab, 2.0 * in_embd);
+  for (uint32_t i = 0; i < shape.n_layer; ++i) {
+    const std::string b = "blk." + std::to_string(i) + ".";
+    norm(b + "attn_norm.weight");
+    matrix(b + "attn_q.weight", n_embd, n_embd, in_embd);
+    matrix(b + "attn_k.weight", n_embd, n_embd_kv, in_embd);
+    matrix(b + "attn_v.weight", n_embd, n_embd_kv, in_embd);
+    matrix(b + "attn_output.weight", n_embd, n_embd, in_embd * residual);
+    norm(b + "post_attention_norm.weight");
+    norm(b + "ffn_norm.weight");
+    matrix(b + "ffn_gate.weight", n_embd, n_ff, in_embd);
+    matrix(b + "ffn_up.weight", n_embd, n_ff, in_embd);
+    matrix(b + "ffn_down.weight", n_ff, n_embd, in_ff * residual);
+    norm(b + "post_ffw_norm.weight");
+  }
+  norm("output_norm.weight");
+  return t;
+}
+
 std::vector<TensorSpec> plan_tensors(const Shape& shape, uint32_t n_vocab) {
   if (shape.arch == Arch::kMamba) return plan_mamba_tensors(shape, n_vocab);
+  if (shape.arch == Arch::kGemma2) return plan_gemma2_tensors(shape, n_vocab);
   const int64_t n_embd = shape.n_embd;
   const int64_t n_ff = shape.n_ff;
   const int64_t n_embd_kv = shape.n_embd_kv();

@@ -26,6 +26,8 @@ struct TensorSpec {
 // attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down, then output_norm and output.
 // mamba: token_embd, then per layer attn_norm, ssm_in, ssm_conv1d (weight, bias),
 // ssm_x, ssm_dt (weight, bias), ssm_a, ssm_d, ssm_out, then output_norm and output.
+// gemma2: llama's layers with post_attention_norm and post_ffw_norm, no output
+// (tied to token_embd).
 std::vector<TensorSpec> plan_tensors(const Shape& shape, uint32_t n_vocab);
 
 // Deterministic values for one tensor: a splitmix64 stream seeded from (seed,
