@@ -60,11 +60,13 @@ struct EngineOptions {
   // diverges inside the parked tokens truncates them (plain KV models only, at
   // least policy.min_tokens kept). A cache row covering more of the prompt wins.
   // When a request needs a sequence and none is free, the least recently parked
-  // one is evicted: a synchronous save (reason evict, within evict_deadline; a
-  // counted duplicate when its finish row already landed), then cleared. At
-  // shutdown parked sequences get shutdown saves after the live ones. The
-  // scheduler thread (every sequence) waits for an evict save. Ignored (off) with
-  // model.kv_unified: parked cells would take cells the live sequences need.
+  // one is evicted: its state snapshot is taken (reason evict; a counted
+  // duplicate when its finish row already landed), the writer pool writes it, and
+  // the sequence is cleared — the scheduler thread (every sequence) waits only for
+  // the snapshot, and not at all once evict_deadline has passed since the request
+  // needing the sequence was placed. At shutdown parked sequences get synchronous
+  // shutdown saves after the live ones. Ignored (off) with model.kv_unified:
+  // parked cells would take cells the live sequences need.
   bool sticky_sessions = true;
   std::chrono::milliseconds evict_deadline{2'000};
   // Whether the longest-prefix step uses the any-token prefix index (on: the

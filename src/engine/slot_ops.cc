@@ -179,12 +179,15 @@ void Scheduler::park(Slot& slot, const float* logits, const std::optional<Key>& 
   set_parked_entry(slot, true);
 }
 
-// Before a parked sequence is given away (or the process stops): a synchronous
-// save within the deadline. When its row is already in the cache (the finish save
-// landed) the cache answers kAlreadyPresent and counts a duplicate.
+// Before a parked sequence is given away (or the process stops): a save of its
+// state. An evict save takes the snapshot here and leaves the write and fsync to
+// the writer pool (the cells can go once the snapshot is taken), so the scheduler
+// thread waits only for the snapshot; a shutdown save is synchronous within the
+// deadline. When its row is already in the cache (the finish save landed) the
+// cache answers kAlreadyPresent and counts a duplicate.
 void Scheduler::evict(Slot& slot, SaveReason reason, Clock::time_point deadline) {
   if (Clock::now() < deadline) {
-    save(slot, reason, slot.boundaries.at(slot.tokens.size()), /*sync=*/true, deadline);
+    save(slot, reason, slot.boundaries.at(slot.tokens.size()), /*sync=*/reason != SaveReason::kEvict, deadline);
   }
   set_parked_entry(slot, false);
   release(slot);

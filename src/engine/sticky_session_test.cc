@@ -1,6 +1,7 @@
 // Sticky sessions (engine.md §1 step 7): a finished request's sequence is parked
 // and a follow-up continues on it with no restore; when a request needs the
-// sequence, the parked one is evicted with a synchronous evict save.
+// sequence, the parked one is evicted with an evict save (snapshot on the
+// scheduler thread, write on the writer pool).
 #include <gtest/gtest.h>
 
 #include <future>
@@ -103,6 +104,7 @@ TEST(StickySession, OneSequenceTwoConversationsEvictAndRestore) {
 
   auto b1 = run(*e, greedy(pb));  // needs the only sequence: A is evicted with a save
   ASSERT_TRUE(b1.report.finish_key);
+  c.flush();  // the evict save's write runs on the writer pool
   EXPECT_EQ(c.counters().saves_evict, 1u);
   {
     const auto rows = c.rows();
