@@ -125,7 +125,7 @@ std::vector<RestoreRow> restore_comparison(const Config& c, const kvc::EngineOpt
       // kvc: lookup by key, whole-file read with CRC and key verification, set_data.
       auto t0 = Clock::now();
       auto lease = (*cache)->checkout(*key);
-      auto file = lease.ok() ? (*cache)->load(*lease) : kvc::Result<kvc::LoadedFile>(lease.status());
+      auto file = lease.ok() ? (*cache)->load(*lease) : kvc::Result<kvc::LoadedRow>(lease.status());
       if (!file.ok()) {
         std::fprintf(stderr, "engine_bench: load of %s failed: %s\n", key->hex().c_str(), file.status().to_string().c_str());
         std::exit(1);
@@ -133,18 +133,18 @@ std::vector<RestoreRow> restore_comparison(const Config& c, const kvc::EngineOpt
       const double load_ms = ms_since(t0);
       const auto t1 = Clock::now();
       const std::size_t read = llama_state_seq_set_data(
-          ctx.get(), reinterpret_cast<const std::uint8_t*>(file->payload.data()), file->payload.size(), 0);
+          ctx.get(), reinterpret_cast<const std::uint8_t*>(file->file.payload().data()), file->file.payload().size(), 0);
       const double set_ms = ms_since(t1);
-      if (read != file->payload.size()) {
-        std::fprintf(stderr, "engine_bench: set_data consumed %zu of %zu bytes\n", read, file->payload.size());
+      if (read != file->file.payload().size()) {
+        std::fprintf(stderr, "engine_bench: set_data consumed %zu of %zu bytes\n", read, file->file.payload().size());
         std::exit(1);
       }
       kl.push_back(load_ms);
       ks.push_back(set_ms);
       kt.push_back(load_ms + set_ms);
       if (rep == 0) {
-        payload.assign(file->payload.begin(), file->payload.end());
-        tokens = file->meta.tokens;
+        payload.assign(file->file.payload().begin(), file->file.payload().end());
+        tokens = file->file.meta->tokens;
         row.row_tokens = tokens.size();
         row.state_bytes = payload.size();
       }
@@ -167,7 +167,7 @@ std::vector<RestoreRow> restore_comparison(const Config& c, const kvc::EngineOpt
     for (int rep = 0; rep < c.reps; ++rep) {
       (*scratch)->gc();
       auto t0 = Clock::now();
-      std::vector<std::byte> snap(llama_state_seq_get_size(ctx.get(), 0));
+      kvc::ByteBuffer snap = kvc::BufferPool::shared().acquire(llama_state_seq_get_size(ctx.get(), 0));
       llama_state_seq_get_data(ctx.get(), reinterpret_cast<std::uint8_t*>(snap.data()), snap.size(), 0);
       gd.push_back(ms_since(t0));
       kvc::SaveRequest sr;
@@ -214,8 +214,8 @@ std::vector<RestoreRow> restore_comparison(const Config& c, const kvc::EngineOpt
       auto t0 = Clock::now();
       auto lease = (*cache)->checkout(*key);
       auto file = (*cache)->load(*lease);
-      llama_state_seq_set_data(ctx.get(), reinterpret_cast<const std::uint8_t*>(file->payload.data()),
-                               file->payload.size(), 0);
+      llama_state_seq_set_data(ctx.get(), reinterpret_cast<const std::uint8_t*>(file->file.payload().data()),
+                               file->file.payload().size(), 0);
       ktd.push_back(ms_since(t0));
       drop_from_page_cache(lfile);
       lld.push_back(llama_load());
@@ -290,7 +290,7 @@ void replay_stride_walk(const fs::path& dir, ChatConfig& cfg, const std::vector<
     const std::vector<std::uint32_t> prompt(trace[t].prompt.begin(), trace[t].prompt.end());
     std::size_t cached = 0;
     {
-      kvc::PrefixHit hit = (*cache)->longest_prefix(ns, prompt);
+      kvc::PrefixHit hit = (*cache)->longest_prefix(ns, prompt, floor);
       if (hit.lease && hit.length >= floor) cached = hit.length;
     }
     if (policy.allows_cold(prompt.size())) {

@@ -104,17 +104,19 @@ MissPathFigures measure_miss_path(const Config& c, const fs::path& work) {
   const auto probe = sized_prompt(*e_on, c.miss_tokens, 999);
   const std::vector<std::uint32_t> p(probe.begin(), probe.end());
   const kvc::KeyNamespace ns = e_on->key_namespace();
-  const auto floor = static_cast<std::size_t>(std::max<std::int64_t>(e_on->cache().policy().min_tokens, 1));
+  // The floors find_start_state uses.
+  const std::size_t floor = std::max<std::size_t>(e_on->cache().min_save_tokens(), 1);
+  const auto stride_floor = static_cast<std::size_t>(std::max<std::int64_t>(e_on->cache().policy().min_tokens, 1));
   std::vector<double> lookups;
   for (int i = 0; i < 200; ++i) {
     const auto t0 = Clock::now();
     auto exact = e_on->cache().checkout(kvc::derive_key(ns, p));
-    auto any = e_on->cache().any_prefix(ns, p, true);
-    auto stride = e_on->cache().longest_prefix(ns, p);
+    auto any = e_on->cache().any_prefix(ns, p, true, floor);
+    auto stride = e_on->cache().longest_prefix(ns, p, stride_floor);
     lookups.push_back(ms_since(t0));
     // Rows sharing a few leading tokens come back from any_prefix; the engine uses
     // none shorter than min_tokens (find_start_state), and neither does this probe.
-    if (exact.ok() || (any.lease && any.length >= floor) || (stride.lease && stride.length >= floor)) {
+    if (exact.ok() || (any.lease && any.length >= floor) || (stride.lease && stride.length >= stride_floor)) {
       std::fprintf(stderr, "engine_bench: the miss-path probe prompt hit a row\n");
       std::exit(1);
     }

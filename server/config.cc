@@ -88,6 +88,35 @@ Setter octal_mode(unsigned ServerConfig::*field) {
   };
 }
 
+// --save-tier was replaced by the hierarchy: say so, and what to use instead.
+Setter removed_save_tier() {
+  return [](ServerConfig&, const std::string& opt, const std::string&) -> Status {
+    return Status(Code::kInvalidArgument,
+                  opt + " was removed: saves now land in the fastest tier that takes them (RAM first) and are "
+                        "written through to the slower tiers. Use --tier-policy TIER=write-through|on-evict to "
+                        "choose how rows reach a tier, --tier-min-tokens TIER=N to choose which rows it keeps, "
+                        "and --ram-quota 0 to skip RAM");
+  };
+}
+
+// "a=x,b=y" → {a: x, b: y} for the known tier names; the error names the option.
+Result<std::map<std::string, std::string>> tier_map(const std::string& spec, const std::string& option) {
+  std::map<std::string, std::string> out;
+  std::stringstream ss(spec);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    if (eq == std::string::npos)
+      return Status(Code::kInvalidArgument, option + ": '" + item + "' is not TIER=VALUE");
+    const std::string tier = item.substr(0, eq);
+    if (tier != "ram" && tier != "ram_file" && tier != "disk" && tier != "remote")
+      return Status(Code::kInvalidArgument, option + ": '" + tier + "' is not a tier (ram, ram_file, disk, remote)");
+    out[tier] = item.substr(eq + 1);
+  }
+  return out;
+}
+
 const std::vector<OptionDef>& option_defs() {
   using C = ServerConfig;
   static const std::vector<OptionDef> defs = {
@@ -104,7 +133,18 @@ const std::vector<OptionDef>& option_defs() {
       {"ram-file-quota", "Quota of the ram_file tier (required with --ram-file-dir)", size(&C::ram_file_quota), "BYTES"},
       {"disk-dir", "Directory of the disk tier; \"none\" disables it [$KVC_CACHE_DIR/server-rows]", text(&C::disk_dir), "PATH"},
       {"disk-quota", "Quota of the disk tier [20G]", size(&C::disk_quota), "BYTES"},
-      {"save-tier", "Tier saves go to: ram, ram_file or disk [the slowest configured tier]", text(&C::save_tier)},
+      {"save-tier", "Removed: saves land in the fastest tier that takes them (see --tier-policy)", removed_save_tier()},
+      {"tier-policy", "How rows reach each tier below the fastest: TIER=write-through|on-evict, comma-separated "
+                      "(TIER: ram_file, disk, remote) [write-through]", text(&C::tier_policy), "SPEC"},
+      {"tier-min-tokens", "Shortest row each tier keeps: TIER=N, comma-separated [ram=1, others --min-tokens]",
+       text(&C::tier_min_tokens), "SPEC"},
+      {"redis", "Remote tier on one Redis node: redis://[:password@]host:port[/db]", text(&C::redis_url), "URL"},
+      {"redis-cluster", "Remote tier on a Redis Cluster: seed nodes host:port[,host:port...]", text(&C::redis_cluster),
+       "NODES"},
+      {"redis-prefix", "Key prefix of the remote tier, shared by the fleet [kvc:]", text(&C::redis_prefix)},
+      {"redis-ttl", "Seconds a remote row lives; 0 = no TTL [0]", integer(&C::redis_ttl_s), "SECONDS"},
+      {"redis-timeout-ms", "Connect and per-command timeout of the remote tier [50]", integer(&C::redis_timeout_ms), "N"},
+      {"redis-quota", "Quota of the remote tier, as this server counts it [64G]", size(&C::redis_quota), "BYTES"},
       {"file-mode", "Permission bits of row files, octal; the owner must keep read and write [0600]",
        octal_mode(&C::file_mode), "MODE"},
       {"min-tokens", "Save policy: smallest prompt saved, in tokens [512]", integer(&C::min_tokens), "N"},
@@ -232,11 +272,24 @@ Status validate(const ServerConfig& c) {
   if (c.shutdown_deadline_ms < 0) return err("--shutdown-deadline-ms: must be >= 0");
   if (c.resume_wait_ms < 0) return err("--resume-wait-ms: must be >= 0");
   const auto names = tier_names(c);
-  if (names.empty()) return err("--ram-quota/--ram-file-dir/--disk-dir: configure at least one tier");
-  if (!c.save_tier.empty()) {
-    bool found = false;
-    for (const auto& n : names) found = found || n == c.save_tier;
-    if (!found) return err("--save-tier: '" + c.save_tier + "' is not a configured tier (ram, ram_file or disk)");
+  if (names.empty()) return err("--ram-quota/--ram-file-dir/--disk-dir/--redis: configure at least one tier");
+  if (!c.redis_url.empty() && !c.redis_cluster.empty()) return err("--redis and --redis-cluster: give one of them");
+  if (c.redis_ttl_s < 0) return err("--redis-ttl: must be >= 0");
+  if (c.redis_timeout_ms < 1 || c.redis_timeout_ms > 60'000) return err("--redis-timeout-ms: must be in 1..60000");
+  if (c.redis_prefix.empty()) return err("--redis-prefix: must not be empty");
+  auto policies = tier_map(c.tier_policy, "--tier-policy");
+  if (!policies.ok()) return policies.status();
+  for (const auto& [tier, v] : *policies) {
+    if (v != "write-through" && v != "on-evict") return err("--tier-policy: " + tier + "=" + v + ": use write-through or on-evict");
+    if (std::find(names.begin(), names.end(), tier) == names.end()) return err("--tier-policy: tier " + tier + " is not configured");
+  }
+  auto mins = tier_map(c.tier_min_tokens, "--tier-min-tokens");
+  if (!mins.ok()) return mins.status();
+  for (const auto& [tier, v] : *mins) {
+    long long n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || p != v.data() + v.size() || n < 1) return err("--tier-min-tokens: " + tier + "=" + v + ": not a count >= 1");
+    if (std::find(names.begin(), names.end(), tier) == names.end()) return err("--tier-min-tokens: tier " + tier + " is not configured");
   }
   SavePolicy p = engine_options(c).cache.policy;
   if (Status st = p.validate(); !st.ok()) {
@@ -250,6 +303,7 @@ std::vector<std::string> tier_names(const ServerConfig& c) {
   if (c.ram_quota > 0) out.emplace_back("ram");
   if (!c.ram_file_dir.empty()) out.emplace_back("ram_file");
   if (c.disk_dir != "none") out.emplace_back("disk");
+  if (!c.redis_url.empty() || !c.redis_cluster.empty()) out.emplace_back("remote");
   return out;
 }
 
@@ -260,18 +314,42 @@ EngineOptions engine_options(const ServerConfig& c) {
   o.model.n_batch = c.batch_size;
   o.model.n_seq = c.parallel;
   o.model.threads = c.threads;
-  if (c.ram_quota > 0) o.cache.tiers.push_back({TierKind::kRam, "", c.ram_quota});
-  if (!c.ram_file_dir.empty()) o.cache.tiers.push_back({TierKind::kRamFile, c.ram_file_dir, c.ram_file_quota});
+  auto tier = [](TierKind kind, std::string dir, std::uint64_t quota) {
+    TierOptions t;
+    t.kind = kind;
+    t.dir = std::move(dir);
+    t.quota_bytes = quota;
+    return t;
+  };
+  if (c.ram_quota > 0) o.cache.tiers.push_back(tier(TierKind::kRam, "", c.ram_quota));
+  if (!c.ram_file_dir.empty()) o.cache.tiers.push_back(tier(TierKind::kRamFile, c.ram_file_dir, c.ram_file_quota));
   if (c.disk_dir != "none") {
-    o.cache.tiers.push_back({TierKind::kDisk, c.disk_dir.empty() ? kvc_cache_dir() + "/server-rows" : c.disk_dir,
-                             c.disk_quota});
+    o.cache.tiers.push_back(tier(TierKind::kDisk, c.disk_dir.empty() ? kvc_cache_dir() + "/server-rows" : c.disk_dir,
+                                 c.disk_quota));
+  }
+  if (!c.redis_url.empty() || !c.redis_cluster.empty()) {
+    TierOptions r = tier(TierKind::kRemote, "", c.redis_quota);
+    r.remote.url = c.redis_url;
+    std::stringstream ss(c.redis_cluster);
+    for (std::string node; std::getline(ss, node, ',');)
+      if (!node.empty()) r.remote.cluster_seeds.push_back(node);
+    r.remote.prefix = c.redis_prefix;
+    r.remote.ttl = std::chrono::seconds(c.redis_ttl_s);
+    r.remote.timeout = std::chrono::milliseconds(c.redis_timeout_ms);
+    o.cache.tiers.push_back(std::move(r));
+  }
+  // Per-tier policy and min_tokens (validate() checked the specs).
+  const auto policies = tier_map(c.tier_policy, "--tier-policy");
+  const auto mins = tier_map(c.tier_min_tokens, "--tier-min-tokens");
+  const auto names = tier_names(c);
+  for (std::size_t i = 0; i < o.cache.tiers.size() && i < names.size(); ++i) {
+    if (policies.ok())
+      if (auto it = policies->find(names[i]); it != policies->end())
+        o.cache.tiers[i].policy = it->second == "on-evict" ? TierPolicy::kOnEvict : TierPolicy::kWriteThrough;
+    if (mins.ok())
+      if (auto it = mins->find(names[i]); it != mins->end()) o.cache.tiers[i].min_tokens = std::stoll(it->second);
   }
   o.cache.file_mode = c.file_mode;
-  const auto names = tier_names(c);
-  o.cache.save_tier = names.empty() ? 0 : names.size() - 1;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == c.save_tier) o.cache.save_tier = i;
-  }
   SavePolicy& p = o.cache.policy;
   p.saves_enabled = c.saves;
   p.min_tokens = c.min_tokens;

@@ -27,7 +27,17 @@ struct ServerConfig {
   std::uint64_t ram_file_quota = 0;
   std::string disk_dir;  // default: ${KVC_CACHE_DIR:-~/.cache/kvc}/server-rows
   std::uint64_t disk_quota = 20ull << 30;
-  std::string save_tier;  // "ram", "ram_file" or "disk"; default: the slowest configured tier
+  // The hierarchy (fastest first: ram, ram_file, disk, remote). Saves land in the
+  // fastest tier that takes them and are written through to the tiers below.
+  std::string tier_policy;      // "TIER=write-through|on-evict,…" (default write-through)
+  std::string tier_min_tokens;  // "TIER=N,…" (default: ram 1, the others --min-tokens)
+  // remote tier (Redis); off unless --redis or --redis-cluster is given
+  std::string redis_url;        // redis://[:password@]host:port[/db]
+  std::string redis_cluster;    // host:port[,host:port…] seed nodes of a Redis Cluster
+  std::string redis_prefix = "kvc:";
+  std::int64_t redis_ttl_s = 0;  // 0 = no TTL
+  int redis_timeout_ms = 50;
+  std::uint64_t redis_quota = 64ull << 30;
   unsigned file_mode = 0600;  // permission bits of row files (owner read+write required)
   // save policy
   std::int64_t min_tokens = 512;
@@ -69,7 +79,7 @@ Status validate(const ServerConfig& c);
 // ${KVC_CACHE_DIR:-~/.cache/kvc}
 std::string kvc_cache_dir();
 
-// The engine options a config describes (tiers in order ram, ram_file, disk).
+// The engine options a config describes (tiers in order ram, ram_file, disk, remote).
 EngineOptions engine_options(const ServerConfig& c);
 
 // Tier names of engine_options(c).cache.tiers, in order.

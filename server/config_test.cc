@@ -76,11 +76,64 @@ TEST(ParseConfig, Flags) {
   const EngineOptions o = engine_options(c.config);
   ASSERT_EQ(o.cache.tiers.size(), 2u);
   EXPECT_EQ(o.cache.tiers[1].dir, "/tmp/x");
-  EXPECT_EQ(o.cache.save_tier, 1u);  // the slowest configured tier by default
+  EXPECT_EQ(o.cache.tiers[0].kind, TierKind::kRam);  // saves land in RAM, written through to disk
+  EXPECT_EQ(o.cache.tiers[1].policy, TierPolicy::kWriteThrough);
   EXPECT_EQ(o.cache.policy.min_tokens, 64);
   EXPECT_EQ(o.cache.policy.cold_min_tokens, 64);
   EXPECT_EQ(o.cache.policy.boundary_align_tokens, 64);
   EXPECT_EQ(o.model.n_seq, 2);
+}
+
+TEST(ParseConfig, TierHierarchyFlags) {
+  auto c = parse({"--ram-quota", "1G", "--disk-dir", "/tmp/x", "--redis", "redis://:pw@127.0.0.1:6390/2",
+                  "--tier-policy", "disk=on-evict,remote=write-through", "--tier-min-tokens", "ram=1,disk=256",
+                  "--redis-prefix", "fleet:", "--redis-ttl", "3600", "--redis-timeout-ms", "80", "--redis-quota", "8G"});
+  ASSERT_TRUE(c.run) << c.message;
+  EXPECT_EQ(tier_names(c.config), (std::vector<std::string>{"ram", "disk", "remote"}));
+  const EngineOptions o = engine_options(c.config);
+  ASSERT_EQ(o.cache.tiers.size(), 3u);
+  EXPECT_EQ(o.cache.tiers[1].policy, TierPolicy::kOnEvict);
+  EXPECT_EQ(o.cache.tiers[2].policy, TierPolicy::kWriteThrough);
+  EXPECT_EQ(o.cache.tiers[0].min_tokens, 1);
+  EXPECT_EQ(o.cache.tiers[1].min_tokens, 256);
+  EXPECT_FALSE(o.cache.tiers[2].min_tokens.has_value());
+  EXPECT_EQ(o.cache.tiers[2].kind, TierKind::kRemote);
+  EXPECT_EQ(o.cache.tiers[2].remote.url, "redis://:pw@127.0.0.1:6390/2");
+  EXPECT_EQ(o.cache.tiers[2].remote.prefix, "fleet:");
+  EXPECT_EQ(o.cache.tiers[2].remote.ttl, std::chrono::seconds(3600));
+  EXPECT_EQ(o.cache.tiers[2].remote.timeout, std::chrono::milliseconds(80));
+  EXPECT_EQ(o.cache.tiers[2].quota_bytes, 8ull << 30);
+
+  auto cluster = parse({"--redis-cluster", "127.0.0.1:7000,127.0.0.1:7001"});
+  ASSERT_TRUE(cluster.run) << cluster.message;
+  const auto seeds = engine_options(cluster.config).cache.tiers.back().remote.cluster_seeds;
+  EXPECT_EQ(seeds, (std::vector<std::string>{"127.0.0.1:7000", "127.0.0.1:7001"}));
+}
+
+TEST(ParseConfig, SaveTierIsGoneWithAClearErrorSayingWhatReplacedIt) {
+  auto c = parse({"--save-tier", "disk"});
+  EXPECT_FALSE(c.run);
+  EXPECT_EQ(c.exit_code, 2);
+  EXPECT_NE(c.message.find("--save-tier was removed"), std::string::npos) << c.message;
+  EXPECT_NE(c.message.find("--tier-policy"), std::string::npos) << c.message;
+  EXPECT_NE(c.message.find("--tier-min-tokens"), std::string::npos) << c.message;
+}
+
+TEST(ParseConfig, TierFlagErrorsNameTheProblem) {
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"--tier-policy", "disk=sometimes"}, "write-through or on-evict"},
+      {{"--tier-policy", "tape=on-evict"}, "not a tier"},
+      {{"--tier-policy", "remote=on-evict"}, "not configured"},
+      {{"--tier-policy", "disk"}, "TIER=VALUE"},
+      {{"--tier-min-tokens", "disk=0"}, "count >= 1"},
+      {{"--redis", "redis://a:1", "--redis-cluster", "a:1"}, "one of them"},
+      {{"--redis", "redis://a:1", "--redis-timeout-ms", "0"}, "--redis-timeout-ms"},
+  };
+  for (const auto& [args, want] : cases) {
+    auto c = parse(args);
+    EXPECT_FALSE(c.run) << args[0];
+    EXPECT_NE(c.message.find(want), std::string::npos) << args[0] << ": " << c.message;
+  }
 }
 
 TEST(ParseConfig, HelpDocumentsEveryOption) {
@@ -90,7 +143,8 @@ TEST(ParseConfig, HelpDocumentsEveryOption) {
   for (const char* opt : {"--model", "--host", "--port", "--parallel", "--threads", "--ctx-size", "--ram-quota",
                           "--ram-file-dir", "--ram-file-quota", "--disk-dir", "--disk-quota", "--min-tokens", "--align",
                           "--trim", "--continued-interval", "--api-key", "--max-body-bytes", "--max-tokens-limit",
-                          "--queue-size", "--file-mode", "--config"}) {
+                          "--queue-size", "--file-mode", "--config", "--tier-policy", "--tier-min-tokens", "--redis",
+                          "--redis-cluster", "--redis-prefix", "--redis-ttl", "--redis-timeout-ms", "--redis-quota"}) {
     EXPECT_NE(c.message.find(opt), std::string::npos) << opt;
   }
 }

@@ -18,8 +18,12 @@ Json stats_json(App& app) {
   Cache& cache = app.engine.cache();
   Json tiers = Json::array();
   for (const auto& t : cache.tier_stats()) {
+    Json counters = Json::object();
+    for (const auto& [name, v] : t.counters.items()) counters[name] = v;
     tiers.push_back({{"name", t.name}, {"location", t.location}, {"used_bytes", t.used_bytes},
-                     {"quota_bytes", t.quota_bytes}, {"rows", t.rows}});
+                     {"quota_bytes", t.quota_bytes}, {"rows", t.rows},
+                     {"policy", t.policy == TierPolicy::kOnEvict ? "on-evict" : "write-through"},
+                     {"min_tokens", t.min_tokens}, {"counters", counters}});
   }
   Json counters = Json::object();
   for (const auto& [name, v] : cache.counters().items()) counters[name] = v;
@@ -79,19 +83,34 @@ void rows_route(App& app, const httplib::Request& req, httplib::Response& res) {
   const auto off = static_cast<std::size_t>(std::get<std::int64_t>(offset));
   const auto lim = static_cast<std::size_t>(std::get<std::int64_t>(limit));
   Json out = Json::array();
+  // Every tier of a mask, fastest first, by name.
+  auto names_of = [&app](index::TierMask m) {
+    Json a = Json::array();
+    for (std::size_t t = 0; t < app.tier_names.size(); ++t)
+      if (m & index::tier_bit(static_cast<index::TierId>(t))) a.push_back(app.tier_names[t]);
+    return a;
+  };
   for (std::size_t i = off; i < rows.size() && i < off + lim; ++i) {
     const auto& r = rows[i];
+    // "tier": the tier asked for, else the fastest holding a copy (where a hit is served from).
+    const auto fastest = index::fastest(r.tiers);
+    const std::string where = tier ? app.tier_names[*tier]
+                                   : (fastest && *fastest < app.tier_names.size() ? app.tier_names[*fastest] : "");
+    const char* status = r.status == index::RowStatus::kAvailable ? "available"
+                         : r.status == index::RowStatus::kWriting ? "writing"
+                                                                  : "deleting";
     out.push_back({{"key", r.info.key.hex()},
-                   {"tier", r.info.tier < app.tier_names.size() ? app.tier_names[r.info.tier] : "?"},
+                   {"tier", where},
+                   {"tiers", names_of(r.tiers)},
+                   {"pending", names_of(r.pending)},
                    {"bytes", r.info.size},
                    {"tokens", r.info.tokens ? r.info.tokens->size() : 0},
-                   {"status", r.status == index::RowStatus::kAvailable ? "available" : "writing"},
+                   {"status", status},
                    {"save_reason", format::save_reason_name(r.info.header.save_reason)},
                    {"created", r.info.header.creation_time},
                    {"hits", r.hits},
                    {"leases", r.leases},
-                   {"pinned", r.pinned},
-                   {"location", r.info.location}});
+                   {"pinned", r.pinned}});
   }
   send_json(res, 200, {{"total", rows.size()}, {"offset", off}, {"limit", lim}, {"rows", out}});
 }

@@ -492,6 +492,32 @@ TEST_F(CliTest, VerifyProgressOnRequest) {
 
 // ---------------------------------------------------------------- ls / stats
 
+TEST_F(CliTest, LsOfSeveralTierDirectoriesShowsWhereEachRowLives) {
+  testing::TempDir fast("kvc-cli"), slow("kvc-cli");
+  FileSpec both, only_slow;
+  both.tokens = {5, 6, 7};
+  both.last_used = 1'700'000'100;
+  only_slow.tokens = {8};
+  only_slow.last_used = 1'700'000'000;
+  const Written b1 = write_kvc(fast.path(), both);
+  write_kvc(slow.path(), both);
+  const Written s1 = write_kvc(slow.path(), only_slow);
+
+  json j = kvc_json({"ls", fast.path(), slow.path(), "--json"});
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), 2u);  // one entry per row, not per copy
+  EXPECT_EQ(j[0]["key"], b1.key.hex());
+  EXPECT_EQ(j[0]["dirs"], json::array({fast.path(), slow.path()}));
+  EXPECT_EQ(j[1]["key"], s1.key.hex());
+  EXPECT_EQ(j[1]["dirs"], json::array({slow.path()}));
+
+  CliRun human = kvc({"ls", fast.path(), slow.path()});
+  EXPECT_EQ(human.status, 0);
+  EXPECT_NE(human.out.find("IN"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("1,2"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("1 = " + fast.path()), std::string::npos) << human.out;
+}
+
 TEST_F(CliTest, LsSortsMostRecentFirstAndIsReadOnly) {
   testing::TempDir dir("kvc-cli");
   const std::uint64_t base = 1'700'000'000;

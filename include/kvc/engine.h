@@ -130,7 +130,9 @@ struct RequestReport {
 
 // Totals since the engine opened (any thread may read them).
 struct EngineStats {
-  std::uint64_t saves = 0;                // saves that reached a state snapshot (evict/shutdown ones too)
+  std::uint64_t saves = 0;                // saves the policy let through (evict/shutdown ones too)
+  std::uint64_t saves_without_snapshot = 0;  // of those, refused before the snapshot: a duplicate
+                                              // (the row exists or is being written) or saves dropped
   std::uint64_t save_blocked_ns = 0;      // scheduler-thread time spent in them
   std::uint64_t save_blocked_max_ns = 0;  // the longest one
   std::uint64_t save_blocked_cpu_ns = 0;  // CPU time of the scheduler thread in them (without preemption)

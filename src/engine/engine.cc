@@ -330,6 +330,7 @@ EngineStats Engine::stats() const {
   out.save_blocked_max_ns = s.save_blocked_max_ns.load(std::memory_order_relaxed);
   out.save_blocked_cpu_ns = s.save_blocked_cpu_ns.load(std::memory_order_relaxed);
   out.state_size_dry_runs = s.state_size_dry_runs.load(std::memory_order_relaxed);
+  out.saves_without_snapshot = s.saves_skipped.load(std::memory_order_relaxed);
   return out;
 }
 

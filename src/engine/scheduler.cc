@@ -165,6 +165,8 @@ std::size_t Scheduler::parked_match(const Slot& slot, const Job& job) const {
   const std::size_t lcp =
       static_cast<std::size_t>(std::mismatch(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(n), p.begin()).first -
                                t.begin());
+  // Truncating a parked session keeps at least policy.min_tokens of it (a short
+  // shared prefix is not worth the session's tail).
   const std::size_t floor =
       static_cast<std::size_t>(std::max<std::int64_t>(env_.cache->policy().min_tokens, 1));
   if (lcp == 0) return 0;
@@ -225,7 +227,7 @@ void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_l
     if (ok) {
       r.tier = j.start.tier;
       r.restored_key = j.start.lease.row().key;
-      slot.boundaries.take_from_row(j.start.file->meta, j.start.usable);
+      slot.boundaries.take_from_row(*j.start.file->meta, j.start.usable);
     } else {
       r.path = LookupPath::kMiss;
       r.miss_reason = MissReason::kRestoreFailed;
@@ -284,7 +286,7 @@ void Scheduler::set_cold_boundary(Slot& slot) const {
 // sequence, and leaves a cold start.
 bool Scheduler::restore(Slot& slot, Job& j) {
   llama_memory_t mem = llama_get_memory(env_.ctx);
-  const auto payload = j.start.file->payload;
+  const auto payload = j.start.file->payload();
   const Key key = j.start.lease.row().key;
   const std::size_t read = llama_state_seq_set_data(env_.ctx, reinterpret_cast<const std::uint8_t*>(payload.data()),
                                                     payload.size(), slot.seq);

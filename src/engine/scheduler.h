@@ -51,6 +51,7 @@ struct SchedulerStats {
   std::atomic<std::uint64_t> save_blocked_max_ns{0};
   std::atomic<std::uint64_t> save_blocked_cpu_ns{0};
   std::atomic<std::uint64_t> state_size_dry_runs{0};
+  std::atomic<std::uint64_t> saves_skipped{0};  // reserve_save refused: no snapshot taken
 };
 
 class Scheduler {

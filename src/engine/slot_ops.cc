@@ -106,7 +106,7 @@ std::optional<Key> Scheduler::save(Slot& slot, SaveReason reason, const float* l
                                    Clock::time_point deadline) {
   const SavePolicy& policy = env_.cache->policy();
   if (!env_.cache_enabled || !policy.saves_enabled || slot.tokens.empty() ||
-      slot.tokens.size() < static_cast<std::size_t>(std::max<std::int64_t>(policy.min_tokens, 1)))
+      slot.tokens.size() < std::max<std::size_t>(env_.cache->min_save_tokens(), 1))
     return std::nullopt;
   const auto t0 = Clock::now();
   const std::uint64_t cpu0 = thread_cpu_ns();
@@ -125,13 +125,23 @@ std::optional<Key> Scheduler::save(Slot& slot, SaveReason reason, const float* l
   return key;
 }
 
-// The part of a save the scheduler thread waits for: the state snapshot and the
-// hand-over to the writer pool (for a synchronous save, the whole write).
+// The part of a save the scheduler thread waits for: the reservation, the state
+// snapshot (into a pooled buffer) and the hand-over to the writer pool (for a
+// synchronous save, the whole write).
 std::optional<Key> Scheduler::save_blocking(Slot& slot, SaveReason reason, const float* logits, bool sync,
                                             Clock::time_point deadline) {
+  // The key first (derived once, here): a duplicate — the row exists, or another
+  // writer holds the key — takes no snapshot (counted by the cache).
+  Result<SaveTicket> ticket = env_.cache->reserve_save(env_.ns, slot.tokens);
+  if (!ticket.ok()) {
+    stats_.saves_skipped.fetch_add(1, std::memory_order_relaxed);
+    if (ticket.status().code() == Code::kAlreadyPresent) return derive_key(env_.ns, slot.tokens);
+    return std::nullopt;
+  }
+  const Key key = ticket->key();
   StateSnapshotter::Snapshot snap = snapshotter_.take(env_.ctx, slot.seq, slot.tokens.size());
   if (snap.dry_run) stats_.state_size_dry_runs.fetch_add(1, std::memory_order_relaxed);
-  if (snap.bytes.empty()) return std::nullopt;
+  if (snap.bytes.empty()) return std::nullopt;  // the ticket's destructor cancels the reservation
 
   SaveRequest req;
   req.ns = env_.ns;
@@ -148,12 +158,11 @@ std::optional<Key> Scheduler::save_blocking(Slot& slot, SaveReason reason, const
   Result<Key> saved = Status(Code::kDropped, "not saved");
   if (sync) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    saved = env_.cache->save(std::move(req), std::max(left, std::chrono::milliseconds(1)));
+    saved = env_.cache->save(std::move(*ticket), std::move(req), std::max(left, std::chrono::milliseconds(1)));
   } else {
-    saved = env_.cache->save_async(std::move(req));
+    saved = env_.cache->save_async(std::move(*ticket), std::move(req));
   }
-  if (saved.ok()) return *saved;  // the key the cache derived: not computed twice
-  if (saved.status().code() == Code::kAlreadyPresent) return derive_key(env_.ns, slot.tokens);
+  if (saved.ok()) return key;
   return std::nullopt;
 }
 

@@ -38,11 +38,10 @@ void StateSnapshotter::observe(std::size_t n_tokens, std::size_t size) {
 StateSnapshotter::Snapshot StateSnapshotter::take(llama_context* ctx, llama_seq_id seq, std::size_t n_tokens) {
   Snapshot s;
   if (const std::size_t guess = bound(n_tokens); guess != 0) {
-    s.bytes.resize(guess);
+    s.bytes = BufferPool::shared().acquire(guess);
     const std::size_t wrote =
         llama_state_seq_get_data(ctx, reinterpret_cast<std::uint8_t*>(s.bytes.data()), s.bytes.size(), seq);
-    if (wrote != 0) {
-      s.bytes.resize(wrote);
+    if (wrote != 0 && s.bytes.resize(wrote)) {
       observe(n_tokens, wrote);
       return s;
     }
@@ -50,14 +49,12 @@ StateSnapshotter::Snapshot StateSnapshotter::take(llama_context* ctx, llama_seq_
   }
   s.dry_run = true;
   ++dry_runs_;
+  s.bytes = ByteBuffer();
   const std::size_t size = llama_state_seq_get_size(ctx, seq);
-  if (size == 0) {
-    s.bytes.clear();
-    return s;
-  }
-  s.bytes.resize(size);
+  if (size == 0) return s;
+  s.bytes = BufferPool::shared().acquire(size);
   if (llama_state_seq_get_data(ctx, reinterpret_cast<std::uint8_t*>(s.bytes.data()), size, seq) != size) {
-    s.bytes.clear();
+    s.bytes = ByteBuffer();
     return s;
   }
   observe(n_tokens, size);

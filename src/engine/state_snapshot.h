@@ -9,20 +9,25 @@
 // counts give a and b; later snapshots get a buffer of a + b·n plus slack. If
 // get_data still reports the buffer too small (it returns 0), the exact size is
 // asked for and the model relearned.
+//
+// The bytes go into a buffer of BufferPool::shared(): never zero-filled, and once
+// the writer pool has written a save and let go of it, the next snapshot of a
+// similar size reuses its already-faulted pages.
 #pragma once
 
 #include <llama.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+
+#include "kvc/buffer.h"
 
 namespace kvc::engine {
 
 class StateSnapshotter {
  public:
   struct Snapshot {
-    std::vector<std::byte> bytes;  // empty: the sequence has no state, or get_data failed
+    ByteBuffer bytes;              // empty: the sequence has no state, or get_data failed
     bool dry_run = false;          // llama_state_seq_get_size was called for it
   };
 

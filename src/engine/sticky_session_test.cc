@@ -119,6 +119,7 @@ TEST(StickySession, OneSequenceTwoConversationsEvictAndRestore) {
   // A's next turn resumes from the evict row (a restore), B is evicted (its finish row landed: a duplicate).
   c.flush();
   const auto dup_before = c.counters().duplicate_dropped;
+  const EngineStats stats_before = e->stats();
   const auto na = next_turn(pa, a1, 15, 222);
   auto ra = greedy(na);
   ra.parent_key = a1.report.finish_key;
@@ -130,6 +131,8 @@ TEST(StickySession, OneSequenceTwoConversationsEvictAndRestore) {
   EXPECT_EQ(a2.tokens, cold_reference(model, na));
   EXPECT_EQ(c.counters().saves_evict, 1u);
   EXPECT_EQ(c.counters().duplicate_dropped, dup_before + 1);
+  // The duplicate was refused at the reservation: B's state was never serialised.
+  EXPECT_EQ(e->stats().saves_without_snapshot, stats_before.saves_without_snapshot + 1);
 
   // B's next turn: restored from its finish row, same output as cold.
   const auto nb = next_turn(pb, b1, 12, 223);

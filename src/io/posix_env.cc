@@ -262,6 +262,22 @@ class PosixEnv final : public Env {
     return out;
   }
 
+  Result<PathKind> path_kind(const std::string& path) override {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) return status_from_errno("lstat", path, errno);
+    if (S_ISREG(st.st_mode)) return PathKind::kRegular;
+    if (S_ISDIR(st.st_mode)) return PathKind::kDirectory;
+    return PathKind::kOther;
+  }
+
+  Status remove_empty_dir(const std::string& path) override {
+    if (::rmdir(path.c_str()) != 0) {
+      const int err = errno;
+      return status_from_errno("rmdir", path, err == ENOTEMPTY ? EEXIST : err);
+    }
+    return Status::Ok();
+  }
+
   Result<std::uint64_t> file_size(const std::string& path) override {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return status_from_errno("file_size", path, errno);

@@ -85,19 +85,6 @@ Result<format::KvcMeta> FileTier::read_meta(const std::string& path, std::uint64
   return std::move(*meta.value);
 }
 
-index::RowInfo FileTier::row_from(const Key& key, format::KvcMeta&& meta, const std::string& path,
-                                  std::uint64_t size) const {
-  index::RowInfo row;
-  row.key = key;
-  row.ns = meta.key_namespace();
-  row.tier = id();
-  row.size = size;
-  row.header = meta.header;
-  row.location = path;
-  row.tokens = std::make_shared<const std::vector<std::uint32_t>>(std::move(meta.tokens));
-  return row;
-}
-
 Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
   auto listing = env_->list_dir(dir_);
   if (!listing.ok()) return Status(listing.status().code(), "scan of tier " + describe() + ": " +
@@ -117,7 +104,7 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
   struct Probe {
     std::string path;
     Status status;  // of reading the prefix
-    index::RowInfo row;
+    format::RowInfo row;
     std::uint32_t hits = 0;
   };
   std::vector<Probe> probes;
@@ -132,8 +119,7 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
       return;
     }
     p.hits = meta->header.hit_count;
-    const Key key = meta->key();
-    p.row = row_from(key, std::move(*meta), p.path, size);
+    p.row = format::row_info_from(std::move(*meta), size);
   });
 
   std::unordered_set<Key> registered;
@@ -163,7 +149,6 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
       if (!well_named && env_->remove(path).ok()) ++report.duplicates_removed;
       continue;
     }
-    std::string location = path;
     if (!well_named) {
       std::uint64_t right_size = 0;
       auto right = read_meta(right_path, &right_size);
@@ -176,12 +161,10 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
       if (!env_->rename(path, right_path).ok()) continue;  // never indexed at a wrong path
       ++report.renamed;
       renamed_into.insert(right_path);
-      location = right_path;
     }
     registered.insert(key);
     ++report.rows;
     report.bytes += p.row.size;
-    p.row.location = std::move(location);
     if (on_row) on_row(std::move(p.row), p.hits);
   }
   return report;
@@ -202,7 +185,7 @@ ScanReport FileTier::rescan(const FoundFn& on_row, const KnownFn& known) {
     const std::uint32_t hits = meta->header.hit_count;
     ++report.rows;
     report.bytes += size;
-    if (on_row) on_row(row_from(*key, std::move(*meta), path, size), hits);
+    if (on_row) on_row(format::row_info_from(std::move(*meta), size), hits);
   }
   return report;
 }
