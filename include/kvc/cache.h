@@ -43,6 +43,7 @@ struct SaveRequest {
   SaveReason reason = SaveReason::kUnknown;
   ByteBuffer payload;                     // moved in, never copied (BufferPool::shared())
   std::vector<float> next_token_logits;   // optional TLV 0x0A
+  std::vector<format::PositionLogits> position_logits;  // optional TLV 0x0B records, positions increasing
   std::string prompt_text;                // optional, for humans
   std::string reason_detail;              // optional TLV 0x07
   std::uint8_t quant_bits = 0;

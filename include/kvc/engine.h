@@ -61,11 +61,13 @@ struct EngineOptions {
   // diverges inside the parked tokens truncates them (plain KV models only, at
   // least policy.min_tokens kept). A cache row covering more of the prompt wins.
   // When a request needs a sequence and none is free, the least recently parked
-  // one is evicted: a synchronous save (reason evict, within evict_deadline; a
-  // counted duplicate when its finish row already landed), then cleared. At
-  // shutdown parked sequences get shutdown saves after the live ones. The
-  // scheduler thread (every sequence) waits for an evict save. Ignored (off) with
-  // model.kv_unified: parked cells would take cells the live sequences need.
+  // one is evicted: its state snapshot is taken (reason evict; a counted
+  // duplicate when its finish row already landed), the writer pool writes it, and
+  // the sequence is cleared — the scheduler thread (every sequence) waits only for
+  // the snapshot, and not at all once evict_deadline has passed since the request
+  // needing the sequence was placed. At shutdown parked sequences get synchronous
+  // shutdown saves after the live ones. Ignored (off) with model.kv_unified:
+  // parked cells would take cells the live sequences need.
   bool sticky_sessions = true;
   std::chrono::milliseconds evict_deadline{2'000};
   // Whether the longest-prefix step uses the any-token prefix index (on: the
@@ -73,6 +75,10 @@ struct EngineOptions {
   // (Cache::longest_prefix, rows at multiples of boundary_align_tokens): for
   // benchmarks and tests that compare the two; exact and resume are unaffected.
   bool any_prefix_lookup = true;
+  // Off: the engine neither looks prompts up nor saves states — plain llama.cpp
+  // with kvc's scheduler, the baseline of the miss-path overhead benchmark (P9).
+  // The cache is still opened (cache() works; rows stay untouched).
+  bool cache_enabled = true;
 };
 
 struct SamplingParams {
@@ -87,6 +93,9 @@ struct SamplingParams {
 enum class LookupPath { kExact, kResume, kLongestPrefix, kAnyPrefix, kMiss };
 std::string_view lookup_path_name(LookupPath p);  // "exact", "resume", "longest_prefix", "any_prefix", "miss"
 
+// kPolicy: the engine chose not to use what it found — a row covering the whole
+// prompt without logits there on a model whose memory cannot drop its last cell
+// (recurrent, hybrid: the last token cannot be re-decoded), or cache_enabled off.
 enum class MissReason {
   kNone, kNoRow, kNamespaceMismatch, kRowBusy, kLoadFailed, kRestoreFailed, kParentNotPrefix, kPolicy,
 };
@@ -108,11 +117,27 @@ struct RequestReport {
   bool logits_from_cache = false;    // first token sampled from a cache row's stored logits (no decode)
   double restore_ms = 0;
   double prefill_ms = 0;
+  // The request's saves (cold, continued, finish): how many, and how long they
+  // blocked the scheduler thread — the decode loop of every sequence — in all
+  // (state snapshot and hand-over to the writer pool; the write runs off it).
+  std::size_t saves = 0;
+  double save_blocked_ms = 0;
   double time_to_first_token_ms = 0;
   double total_ms = 0;
   std::optional<Key> restored_key;   // unset when nothing was restored (miss, parked sequence)
   std::optional<Key> finish_key;     // key of the finish save (prompt + reply)
   FinishReason finish_reason = FinishReason::kStop;
+};
+
+// Totals since the engine opened (any thread may read them).
+struct EngineStats {
+  std::uint64_t saves = 0;                // saves the policy let through (evict/shutdown ones too)
+  std::uint64_t saves_without_snapshot = 0;  // of those, refused before the snapshot: a duplicate
+                                              // (the row exists or is being written) or saves dropped
+  std::uint64_t save_blocked_ns = 0;      // scheduler-thread time spent in them
+  std::uint64_t save_blocked_max_ns = 0;  // the longest one
+  std::uint64_t save_blocked_cpu_ns = 0;  // CPU time of the scheduler thread in them (without preemption)
+  std::uint64_t state_size_dry_runs = 0;  // llama_state_seq_get_size calls (only until the size model is known)
 };
 
 struct CompletionRequest {
@@ -175,6 +200,7 @@ class Engine {
   std::string model_name() const;  // file name of the model
   int n_ctx_per_sequence() const;
   Cache& cache();
+  EngineStats stats() const;
 
   // Stops accepting requests, cancels or finishes in-flight ones, and runs the
   // shutdown saves within options.shutdown_deadline.

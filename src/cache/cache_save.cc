@@ -93,6 +93,7 @@ LoadedFile Cache::Impl::build_file(SaveRequest& request) {
   in.producer_version = KVC_PRODUCER;
   in.save_reason_detail = request.reason_detail;
   in.next_token_logits = request.next_token_logits;
+  in.position_logits = request.position_logits;
   auto built = std::make_shared<BuiltFile>();
   built->prefix = format::build_prefix(in, request.payload.span());  // one CRC pass; the payload is not copied
   built->payload = std::move(request.payload);

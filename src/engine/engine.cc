@@ -202,6 +202,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   env.sticky_sessions = options.sticky_sessions && !m.kv_unified;
   env.evict_deadline = options.evict_deadline;
   env.allow_truncation = impl->allow_truncation;
+  env.cache_enabled = options.cache_enabled;
   impl->options = std::move(options);
   impl->scheduler = std::make_unique<engine::Scheduler>(std::move(env), impl->options.model.n_seq);
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
@@ -242,7 +243,9 @@ Result<CompletionResult> Engine::complete(CompletionRequest request) {
     job->bounced = std::make_shared<bool>(false);
     job->skipped_lookup = attempt == 0 && request.parent_key &&
                           impl_->scheduler->parked_prefix_of(*request.parent_key, prompt);
-    if (!job->skipped_lookup) {
+    if (!impl_->options.cache_enabled) {
+      job->start.miss_reason = MissReason::kPolicy;  // no lookup at all
+    } else if (!job->skipped_lookup) {
       engine::LookupOptions lo{.allow_truncation = impl_->allow_truncation,
                                .parent_key = request.parent_key,
                                .use_any_prefix = impl_->options.any_prefix_lookup};
@@ -319,6 +322,18 @@ std::string Engine::model_name() const { return std::filesystem::path(impl_->opt
 int Engine::n_ctx_per_sequence() const { return impl_->n_ctx_seq; }
 
 Cache& Engine::cache() { return *impl_->cache; }
+
+EngineStats Engine::stats() const {
+  const engine::SchedulerStats& s = impl_->scheduler->stats();
+  EngineStats out;
+  out.saves = s.saves.load(std::memory_order_relaxed);
+  out.save_blocked_ns = s.save_blocked_ns.load(std::memory_order_relaxed);
+  out.save_blocked_max_ns = s.save_blocked_max_ns.load(std::memory_order_relaxed);
+  out.save_blocked_cpu_ns = s.save_blocked_cpu_ns.load(std::memory_order_relaxed);
+  out.state_size_dry_runs = s.state_size_dry_runs.load(std::memory_order_relaxed);
+  out.saves_without_snapshot = s.saves_skipped.load(std::memory_order_relaxed);
+  return out;
+}
 
 void Engine::shutdown() {
   if (!impl_) return;

@@ -5,6 +5,7 @@
 // snapshots due, and samples for the slots whose logits were requested.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "engine/slot.h"
+#include "engine/state_snapshot.h"
 #include "kvc/cache.h"
 #include "kvc/engine.h"
 
@@ -38,6 +40,18 @@ struct SchedulerEnv {
   std::chrono::milliseconds evict_deadline{2'000};
   // Whether a sequence may be truncated with llama_memory_seq_rm (plain KV only).
   bool allow_truncation = true;
+  // EngineOptions::cache_enabled: off, no lookups (the engine's side) and no saves.
+  bool cache_enabled = true;
+};
+
+// What the scheduler thread spent on saves (Engine::stats()).
+struct SchedulerStats {
+  std::atomic<std::uint64_t> saves{0};
+  std::atomic<std::uint64_t> save_blocked_ns{0};
+  std::atomic<std::uint64_t> save_blocked_max_ns{0};
+  std::atomic<std::uint64_t> save_blocked_cpu_ns{0};
+  std::atomic<std::uint64_t> state_size_dry_runs{0};
+  std::atomic<std::uint64_t> saves_skipped{0};  // reserve_save refused: no snapshot taken
 };
 
 class Scheduler {
@@ -58,6 +72,8 @@ class Scheduler {
   // `prompt` (any thread; the caller may then skip the cache lookup).
   bool parked_prefix_of(const Key& parent, std::span<const std::uint32_t> prompt);
 
+  const SchedulerStats& stats() const { return stats_; }
+
  private:
   void run();
   // Puts admitted jobs on sequences: a parked sequence they continue, else a free
@@ -67,6 +83,7 @@ class Scheduler {
   std::size_t parked_match(const Slot& slot, const Job& job) const;
   // resume_len: the job continues on parked `slot`, keeping this many of its tokens.
   void admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_len = 0);
+  void set_cold_boundary(Slot& slot) const;
   bool restore(Slot& slot, Job& job);
   bool build_batch(Batch& batch);
   void after_decode();
@@ -80,15 +97,22 @@ class Scheduler {
   void start_generating(Slot& slot, const float* logits);
   void on_sampled(Slot& slot, llama_token token);
   void finish(Slot& slot, const float* logits, bool save_finish);
+  // A save of the slot's sequence when the policy allows it; counts the time the
+  // scheduler thread is blocked by it (stats, the request's report).
   std::optional<Key> save(Slot& slot, SaveReason reason, const float* logits, bool sync,
                           Clock::time_point deadline = {});
+  std::optional<Key> save_blocking(Slot& slot, SaveReason reason, const float* logits, bool sync,
+                                   Clock::time_point deadline);
   void release(Slot& slot);
-  void park(Slot& slot, const float* logits);
+  // `key`: the key of slot.tokens when known (the finish save's).
+  void park(Slot& slot, const float* logits, const std::optional<Key>& key);
   // Synchronous save of a parked sequence (evict or shutdown reason), then clears it.
   void evict(Slot& slot, SaveReason reason, Clock::time_point deadline);
   void set_parked_entry(const Slot& slot, bool parked);
 
   SchedulerEnv env_;
+  SchedulerStats stats_;
+  StateSnapshotter snapshotter_;  // scheduler thread only
   std::vector<Slot> slots_;
   std::vector<llama_token_data> scratch_;
   std::size_t rr_ = 0;  // round-robin start among prefilling slots
