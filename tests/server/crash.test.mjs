@@ -46,8 +46,8 @@ const COMMON = ['--ctx-size', '2048', '--queue-size', '64', '--max-tokens-limit'
   '--default-max-tokens', '8'];
 // The hierarchy ram_file → disk: saves land in ram_file and are written through
 // to disk, so both directories fill in every life.
-const CACHED = () => [...COMMON, '--parallel', '2', '--ram-quota', '0', '--ram-file-dir', RAM_FILE, '--ram-file-quota', '512M',
-  '--disk-dir', DISK, '--disk-quota', '1G', '--min-tokens', '16', '--align', '16',
+const CACHED = () => [...COMMON, '--parallel', '2', '--ram-quota', '0', '--ram-file-dir', RAM_FILE, '--ram-file-quota', '2G',
+  '--disk-dir', DISK, '--disk-quota', '4G', '--min-tokens', '16', '--align', '16',
   '--trim', '0', '--continued-interval', '8'];
 // The reference: one sequence, no file tier, saves off — every request is a cold miss.
 const REFERENCE = [...COMMON, '--parallel', '1', '--saves', 'false', '--disk-dir', 'none',
