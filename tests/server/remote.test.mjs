@@ -95,6 +95,10 @@ test('two servers share warm prompts through one Redis; faults degrade to misses
   const bst = await stats(b);
   assert.ok(remoteOf(bst).counters.hits >= 1);
   assert.ok(bst.tiers.find((t) => t.name === 'ram').counters.promotions >= 1);
+  // The store's own counters reach /metrics.
+  const metrics = await call(b, 'GET', '/metrics');
+  const hitsLine = /^kvc_remote_hits_total\{tier="remote",[^}]*\} (\d+)$/m.exec(metrics.text);
+  assert.ok(hitsLine && Number(hitsLine[1]) >= 1, metrics.text.split('\n').filter((l) => l.includes('remote')).join('\n'));
 
   // Any-token prefix across servers: a prompt that shares p's first 300 words.
   const q = `${p} ${words(40, 92)}`;
