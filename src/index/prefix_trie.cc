@@ -3,49 +3,102 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <unordered_map>
 
 #include "index/index.h"
 
 namespace kvc::index {
 
+// A node's children, keyed by the first token of their edge. Most nodes have one
+// or two (a conversation tree branches rarely), so a short vector searched
+// linearly; a node with many (the root of rows without a common first token, e.g.
+// models without BOS) switches to a hash map, so adding or removing a child stays
+// O(1) instead of shifting a sorted array of thousands.
+class RadixTree::Children {
+ public:
+  using Slot = std::unique_ptr<Node>;
+
+  Slot* find(std::uint32_t first) {
+    if (big_) {
+      auto it = big_->find(first);
+      return it == big_->end() ? nullptr : &it->second;
+    }
+    for (auto& c : small_)
+      if (c.first == first) return &c.second;
+    return nullptr;
+  }
+  const Node* get(std::uint32_t first) const { return const_cast<Children*>(this)->find_const(first); }
+  // Precondition: no child starts with `first`.
+  void add(std::uint32_t first, Slot c) {
+    if (big_) {
+      big_->emplace(first, std::move(c));
+      return;
+    }
+    small_.emplace_back(first, std::move(c));
+    if (small_.size() > kSmall) {
+      big_ = std::make_unique<std::unordered_map<std::uint32_t, Slot>>();
+      big_->reserve(small_.size() * 2);
+      for (auto& e : small_) big_->emplace(e.first, std::move(e.second));
+      small_.clear();
+      small_.shrink_to_fit();
+    }
+  }
+  void erase(std::uint32_t first) {
+    if (big_) {
+      big_->erase(first);
+      return;
+    }
+    for (auto it = small_.begin(); it != small_.end(); ++it)
+      if (it->first == first) {
+        small_.erase(it);
+        return;
+      }
+  }
+  std::size_t size() const { return big_ ? big_->size() : small_.size(); }
+  bool empty() const { return size() == 0; }
+  // The only child. Precondition: size() == 1.
+  Slot& only() { return big_ ? big_->begin()->second : small_.front().second; }
+  template <class Fn>
+  void for_each(Fn&& fn) const {
+    if (big_)
+      for (const auto& [first, c] : *big_) fn(*c);
+    else
+      for (const auto& [first, c] : small_) fn(*c);
+  }
+
+ private:
+  static constexpr std::size_t kSmall = 8;
+  Node* find_const(std::uint32_t first) {
+    Slot* s = find(first);
+    return s == nullptr ? nullptr : s->get();
+  }
+  std::vector<std::pair<std::uint32_t, Slot>> small_;
+  std::unique_ptr<std::unordered_map<std::uint32_t, Slot>> big_;
+};
+
 struct RadixTree::Node {
   Node* parent = nullptr;
   std::size_t depth = 0;     // tokens from the root to the end of this node
   std::size_t edge_len = 0;  // tokens on the edge from the parent
-  // The shortest row in this subtree (null tokens only for an empty root). Its
-  // token list also labels the edge: label(i) = tokens[depth − edge_len + i].
+  // The shortest row in this subtree (null tokens only for an empty root); among
+  // rows of one length, the smallest key. Its token list also labels the edge:
+  // label(i) = tokens[depth − edge_len + i].
   Key best_key;
   std::size_t best_len = 0;
   TokenList best_tokens;
   std::vector<std::pair<Key, TokenList>> rows;  // rows ending here (length == depth)
-  // Sorted by the first token of the child's edge.
-  std::vector<std::pair<std::uint32_t, std::unique_ptr<Node>>> children;
+  Children children;
 
   std::uint32_t label(std::size_t i) const { return (*best_tokens)[depth - edge_len + i]; }
 
-  auto find_slot(std::uint32_t first) {
-    return std::lower_bound(children.begin(), children.end(), first,
-                            [](const auto& c, std::uint32_t t) { return c.first < t; });
-  }
-  std::unique_ptr<Node>* slot(std::uint32_t first) {
-    auto it = find_slot(first);
-    return it != children.end() && it->first == first ? &it->second : nullptr;
-  }
-  const Node* child(std::uint32_t first) const {
-    auto it = std::lower_bound(children.begin(), children.end(), first,
-                               [](const auto& c, std::uint32_t t) { return c.first < t; });
-    return it != children.end() && it->first == first ? it->second.get() : nullptr;
-  }
-  void add_child(std::uint32_t first, std::unique_ptr<Node> c) {
-    children.emplace(find_slot(first), first, std::move(c));
-  }
-  void erase_child(std::uint32_t first) {
-    auto it = find_slot(first);
-    if (it != children.end() && it->first == first) children.erase(it);
-  }
-  // Makes (key, tokens) the subtree's best row if it is shorter than the current.
+  std::unique_ptr<Node>* slot(std::uint32_t first) { return children.find(first); }
+  const Node* child(std::uint32_t first) const { return children.get(first); }
+  void add_child(std::uint32_t first, std::unique_ptr<Node> c) { children.add(first, std::move(c)); }
+  void erase_child(std::uint32_t first) { children.erase(first); }
+  // Makes (key, tokens) the subtree's best row if it is shorter than the current
+  // (or as long, with a smaller key).
   void offer(const Key& key, const TokenList& tokens) {
-    if (!best_tokens || tokens->size() < best_len) {
+    if (!best_tokens || tokens->size() < best_len || (tokens->size() == best_len && key < best_key)) {
       best_key = key;
       best_len = tokens->size();
       best_tokens = tokens;
@@ -93,7 +146,7 @@ void RadixTree::insert(const Key& key, const TokenList& tokens) {
       old->edge_len -= m;
       old->parent = mid.get();
       const std::uint32_t first = old->label(0);
-      mid->children.emplace_back(first, std::move(old));
+      mid->children.add(first, std::move(old));
       c = mid.get();
       *slot = std::move(mid);
       ++nodes_;
@@ -110,16 +163,21 @@ void RadixTree::insert(const Key& key, const TokenList& tokens) {
 }
 
 void RadixTree::recompute_best(Node& n) {
-  if (!n.rows.empty()) {
-    n.best_key = n.rows.front().first;
+  if (!n.rows.empty()) {  // the rows ending here are the subtree's shortest
+    const auto& r = *std::min_element(n.rows.begin(), n.rows.end(),
+                                      [](const auto& a, const auto& b) { return a.first < b.first; });
+    n.best_key = r.first;
     n.best_len = n.depth;
-    n.best_tokens = n.rows.front().second;
+    n.best_tokens = r.second;
     return;
   }
+  // Children are unordered: ties in length go to the smallest key, so the choice
+  // does not depend on insertion order.
   const Node* best = nullptr;
-  for (const auto& c : n.children) {
-    if (best == nullptr || c.second->best_len < best->best_len) best = c.second.get();
-  }
+  n.children.for_each([&best](const Node& c) {
+    if (best == nullptr || c.best_len < best->best_len || (c.best_len == best->best_len && c.best_key < best->best_key))
+      best = &c;
+  });
   if (best == nullptr) {
     n.best_tokens.reset();
     n.best_len = 0;
@@ -133,7 +191,7 @@ void RadixTree::recompute_best(Node& n) {
 
 void RadixTree::merge_with_only_child(Node& n) {
   Node* parent = n.parent;
-  std::unique_ptr<Node> child = std::move(n.children.front().second);
+  std::unique_ptr<Node> child = std::move(n.children.only());
   child->edge_len += n.edge_len;
   child->parent = parent;
   // The child's best row passes through n's edge too, so it labels the joined edge.
@@ -177,7 +235,7 @@ bool RadixTree::remove(const Key& key, const TokenList& tokens) {
     node = parent;
   }
   if (i > 0 && node->rows.empty() && node->children.size() == 1) {
-    Node* child = node->children.front().second.get();
+    Node* child = node->children.only().get();
     merge_with_only_child(*node);
     path[i] = child;
   }

@@ -50,6 +50,7 @@ class RadixTree {
 
  private:
   struct Node;
+  class Children;
   std::unique_ptr<Node> root_;
   std::size_t nodes_ = 1;
   std::size_t rows_ = 0;
