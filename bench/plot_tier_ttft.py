@@ -40,17 +40,22 @@ def load(paths):
     return data, rows, {m: sorted(s) for m, s in sizes.items()}
 
 
-def fmt_ms(ms):
+def fmt_ms(ms, unit=True):
+    """ms as "1.23 s", "12.3 ms" or "0.12 ms" (without the unit when unit is False)."""
     if ms >= 1000:
-        return f"{ms / 1000:.2f} s"
-    return f"{ms:.1f} ms" if ms >= 10 else f"{ms:.2f} ms"
+        v, u = f"{ms / 1000:.2f}", " s"
+    else:
+        v, u = (f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"), " ms"
+    return v + u if unit else v
 
 
 def cell(v, cold=None):
     if not v:
         return "—"
     med = statistics.median(v)
-    s = f"{fmt_ms(med)} ({fmt_ms(min(v))}–{fmt_ms(max(v))})"
+    scale = 1000 if med >= 1000 else 1  # the range in the median's unit
+    rng = "–".join(f"{x / scale:.2f}" if scale > 1 or x < 10 else f"{x:.1f}" for x in (min(v), max(v)))
+    s = f"{fmt_ms(med)} ({rng})"
     return s + (f", **{cold / med:.0f}×**" if cold else "")
 
 
