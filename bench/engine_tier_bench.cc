@@ -17,6 +17,11 @@
 //
 //   engine_tier_bench --model FILE --out FILE.csv [--sizes 512,2048] [--reps 5]
 //                     [--threads 2] [--n-ctx N] [--tiers ram,ram_file,disk,remote]
+//                     [--redis-timeout-ms 1000]
+//
+// The remote tier's timeout is 1 s here, not kvc-server's default 50 ms: with 50 ms,
+// on this shared 2-core machine at load ~8, a 4.5 MiB fetch timed out (a counted
+// miss) in one of the first runs, which failed it.
 //
 // Writes one CSV row per request (bench/plot_tier_ttft.py turns the CSVs of
 // several models into the markdown table and the SVG plot). scripts/bench-engine
@@ -46,25 +51,31 @@ struct Request {
   std::uint64_t row_bytes = 0;  // size of the row a warm request restored
 };
 
+// engine_bench's Config (model, sizes, reps, threads, n_ctx) and the remote tier's timeout.
+struct TierConfig : Config {
+  int redis_timeout_ms = 1000;
+};
+
 struct TierRun {
   kvc::TierKind kind;
   std::string name;        // as the engine reports it: "ram", "ram_file", "disk", "remote"
   std::string location;    // directory or redis URL
 };
 
-kvc::Result<std::unique_ptr<kvc::Engine>> open_tier_engine(const std::string& model, const Config& c,
-                                                           const TierRun& tier) {
+kvc::Result<std::unique_ptr<kvc::Engine>> open_tier_engine(const TierConfig& c, const TierRun& tier) {
   kvc::EngineOptions o;
-  o.model.path = model;
+  o.model.path = c.model;
   o.model.n_ctx = c.n_ctx;
   o.model.threads = c.threads;
   kvc::TierOptions t;
   t.kind = tier.kind;
   t.quota_bytes = 8ull << 30;
-  if (tier.kind == kvc::TierKind::kRemote)
-    t.remote.url = tier.location;  // every other remote setting: its default (timeout 50 ms)
-  else if (tier.kind != kvc::TierKind::kRam)
+  if (tier.kind == kvc::TierKind::kRemote) {
+    t.remote.url = tier.location;
+    t.remote.timeout = std::chrono::milliseconds(c.redis_timeout_ms);  // see --redis-timeout-ms
+  } else if (tier.kind != kvc::TierKind::kRam) {
     t.dir = tier.location;
+  }
   o.cache.tiers = {t};
   o.cache.watch_directories = false;
   o.sticky_sessions = false;
@@ -121,11 +132,24 @@ std::uint64_t row_bytes(kvc::Engine& e, const std::optional<kvc::Key>& key) {
   return 0;
 }
 
+// The tier's counters, for a failure message.
+std::string tier_counters(kvc::Engine& e) {
+  std::string out;
+  for (const kvc::TierStats& t : e.cache().tier_stats()) {
+    out += t.name + ": " + std::to_string(t.rows) + " rows, " + std::to_string(t.used_bytes) + " bytes";
+    if (t.remote)
+      out += ", remote hits " + std::to_string(t.remote->hits) + " misses " + std::to_string(t.remote->misses) +
+             " errors " + std::to_string(t.remote->errors) + " timeouts " + std::to_string(t.remote->timeouts) +
+             " corrupt " + std::to_string(t.remote->corrupt_rejected);
+  }
+  return out;
+}
+
 // The cold and warm requests of one tier, appended to `out`.
-kvc::Status measure_tier(const std::string& model, const Config& c, const TierRun& tier,
+kvc::Status measure_tier(const TierConfig& c, const TierRun& tier,
                          const std::vector<std::vector<std::int32_t>>& prompts, std::vector<Request>& out) {
   std::printf("\n== tier %s (%s), load %s\n", tier.name.c_str(), tier.location.c_str(), loadavg().c_str());
-  auto e = open_tier_engine(model, c, tier);
+  auto e = open_tier_engine(c, tier);
   if (!e.ok()) return e.status();
   auto record = [&](const std::string& variant, std::size_t i, int rep, int max_tokens) -> kvc::Status {
     Request q{tier.name, variant, c.sizes[i], rep, {}, 0};
@@ -138,7 +162,7 @@ kvc::Status measure_tier(const std::string& model, const Config& c, const TierRu
                 variant.c_str(), q.n, path_of(r).c_str(), r.tier.c_str(), r.cached_tokens, r.prefilled_tokens,
                 r.restore_ms, r.time_to_first_token_ms, q.t.load.c_str());
     std::fflush(stdout);
-    if (auto s = check_served(q); !s.ok()) return s;
+    if (auto s = check_served(q); !s.ok()) return {s.code(), s.message() + "; " + tier_counters(**e)};
     (*e)->cache().flush();  // the request's own saves land before the next one starts
     out.push_back(std::move(q));
     return kvc::Status::Ok();
@@ -174,9 +198,11 @@ void write_csv(const fs::path& file, const std::string& model, const std::vector
 int usage(int code) {
   std::printf(
       "usage: engine_tier_bench --model FILE --out FILE.csv [--sizes 512,2048] [--reps 5] [--threads 2]\n"
-      "                         [--n-ctx N] [--tiers ram,ram_file,disk,remote]\n"
+      "                         [--n-ctx N] [--tiers ram,ram_file,disk,remote] [--redis-timeout-ms 1000]\n"
       "Warm time to first token by the tier that serves the hit (a cache with that tier only),\n"
       "against the cold prefill of the same prompt, same run. --n-ctx: default the largest size + 256.\n"
+      "--redis-timeout-ms: the remote tier's timeout (kvc-server's default is 50 ms; on a loaded machine\n"
+      "  a fetch then times out now and then: a miss, which fails the run).\n"
       "Scratch: $KVC_BENCH_DIR (disk, default /var/tmp), $KVC_BENCH_SHM_DIR (ram_file, default\n"
       "/dev/shm); redis-server is started in $TMPDIR (default /tmp) and stopped at exit.\n");
   return code;
@@ -185,7 +211,7 @@ int usage(int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Config c;
+  TierConfig c;
   c.sizes = {512, 2048};
   c.n_ctx = 0;
   std::string out_csv;
@@ -201,6 +227,7 @@ int main(int argc, char** argv) {
     else if (a == "--reps") c.reps = std::atoi(v.c_str());
     else if (a == "--threads") c.threads = std::atoi(v.c_str());
     else if (a == "--n-ctx") c.n_ctx = std::atoi(v.c_str());
+    else if (a == "--redis-timeout-ms") c.redis_timeout_ms = std::atoi(v.c_str());
     else if (a == "--tiers") {
       tier_names.clear();
       std::stringstream ss(v);
@@ -240,13 +267,13 @@ int main(int argc, char** argv) {
   }
   const std::string model_name = fs::path(c.model).filename().string();
   const std::string load_start = loadavg();
-  std::printf("engine_tier_bench: %s, %d threads, n_ctx %d, %s, %d warm repetitions, load %s\n", c.model.c_str(),
-              c.threads, c.n_ctx, machine().c_str(), c.reps, load_start.c_str());
+  std::printf("engine_tier_bench: %s, %d threads, n_ctx %d, %s, %d warm repetitions, remote timeout %d ms, load %s\n",
+              c.model.c_str(), c.threads, c.n_ctx, machine().c_str(), c.reps, c.redis_timeout_ms, load_start.c_str());
 
   // The same token lists for every tier (engine_bench's sized prompts).
   std::vector<std::vector<std::int32_t>> prompts;
   {
-    auto e = open_tier_engine(c.model, c, {kvc::TierKind::kRam, "ram", ""});
+    auto e = open_tier_engine(c, {kvc::TierKind::kRam, "ram", ""});
     if (!e.ok()) {
       std::fprintf(stderr, "engine_tier_bench: %s\n", e.status().to_string().c_str());
       return 1;
@@ -255,7 +282,7 @@ int main(int argc, char** argv) {
   }
   std::vector<Request> rows;
   for (const TierRun& t : tiers)
-    if (auto s = measure_tier(c.model, c, t, prompts, rows); !s.ok()) {
+    if (auto s = measure_tier(c, t, prompts, rows); !s.ok()) {
       std::fprintf(stderr, "engine_tier_bench: FAILED, nothing written: %s\n", s.to_string().c_str());
       return 1;
     }

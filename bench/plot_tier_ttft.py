@@ -81,8 +81,8 @@ def markdown(data, rows, sizes, load_before, load_after):
 
 def svg(data, sizes):
     models = list(data)
-    pw, ph, ml, mt, mb = 430, 300, 62, 70, 58
-    width, height = ml + len(models) * (pw + 30), mt + ph + mb
+    pw, ph, ml, mt, mb = 430, 300, 62, 76, 64
+    width, height = max(ml + len(models) * (pw + 30), 800), mt + ph + mb
     vals = [x for d in data.values() for v in d.values() for x in v]
     lo = 10 ** math.floor(math.log10(max(min(vals), 1e-3)))
     hi = 10 ** math.ceil(math.log10(max(vals)))
@@ -94,10 +94,11 @@ def svg(data, sizes):
          f'font-family="sans-serif" font-size="12">',
          f'<rect width="{width}" height="{height}" fill="white"/>',
          f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="15">'
-         'Time to first token: cold prefill vs a warm hit served by each tier (log scale; bars: median, '
-         'whiskers: min–max)</text>']
+         'Time to first token: cold prefill vs a warm hit served by each tier</text>',
+         f'<text x="{width - 8}" y="{height - 8}" text-anchor="end" fill="#555">log scale; bars: median, '
+         'whiskers: min–max</text>']
     for k, (_, _, label, colour) in enumerate(SERIES):  # legend
-        lx, ly = ml + (k % 3) * 250, 34 + (k // 3) * 16
+        lx, ly = ml + (k % 3) * 230, 30 + (k // 3) * 16
         e.append(f'<rect x="{lx}" y="{ly}" width="12" height="10" fill="{colour}"/>'
                  f'<text x="{lx + 16}" y="{ly + 9}">{label}</text>')
     for i, m in enumerate(models):
@@ -109,8 +110,8 @@ def svg(data, sizes):
             ms = lo * 10 ** d
             e.append(f'<line x1="{x0}" x2="{x0 + pw}" y1="{y(ms):.1f}" y2="{y(ms):.1f}" stroke="#ddd"/>')
             if i == 0:
-                e.append(f'<text x="{x0 - 6}" y="{y(ms) + 4:.1f}" text-anchor="end">{fmt_ms(ms).replace(".00", "")}'
-                         '</text>')
+                label = f"{ms / 1000:g} s" if ms >= 1000 else f"{ms:g} ms"
+                e.append(f'<text x="{x0 - 6}" y="{y(ms) + 4:.1f}" text-anchor="end">{label}</text>')
             d += 1
         groups = sizes[m]
         gw = pw / len(groups)
