@@ -95,7 +95,7 @@ def svg(data, sizes):
          f'<rect width="{width}" height="{height}" fill="white"/>',
          f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="15">'
          'Time to first token: cold prefill vs a warm hit served by each tier</text>',
-         f'<text x="{width - 8}" y="{height - 8}" text-anchor="end" fill="#555">log scale; bars: median, '
+         f'<text x="{width - 8}" y="{mt - 10}" text-anchor="end" fill="#555">log scale; bars: median, '
          'whiskers: min–max</text>']
     for k, (_, _, label, colour) in enumerate(SERIES):  # legend
         lx, ly = ml + (k % 3) * 230, 30 + (k // 3) * 16
