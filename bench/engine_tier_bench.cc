@@ -8,8 +8,9 @@
 // Engine, per prompt size: Cache::gc (an empty tier), one cold request (a miss: the
 // prompt is prefilled and saved), a flush (the rows are in the tier), then --reps
 // warm requests of the same prompt, one token each, with sticky sessions off (a
-// parked sequence would serve them otherwise). The disk engine also runs --reps warm requests with every
-// row file dropped from the page cache first ("disk_dropped": the virtual disk read).
+// parked sequence would serve them otherwise). The disk engine also runs --reps
+// warm requests with every row file dropped from the page cache first
+// ("warm_dropped": the read from the virtual disk).
 //
 // Every request is checked: a cold one must miss, a warm one must be served by the
 // measured tier and prefill at most one token. Anything else fails the run (exit 1,
@@ -20,8 +21,8 @@
 //                     [--redis-timeout-ms 1000]
 //
 // The remote tier's timeout is 1 s here, not kvc-server's default 50 ms: with 50 ms,
-// on this shared 2-core machine at load ~8, a 4.5 MiB fetch timed out (a counted
-// miss) in one of the first runs, which failed it.
+// on the shared 2-core machine at load ~7-8, the 4.4 MiB fetch of the tiny shape at
+// 8192 tokens timed out (a counted miss) in every try, which failed the run.
 //
 // Writes one CSV row per request (bench/plot_tier_ttft.py turns the CSVs of
 // several models into the markdown table and the SVG plot). scripts/bench-engine
@@ -106,7 +107,7 @@ kvc::Result<Timed> timed_request(kvc::Engine& e, const std::vector<std::int32_t>
   return t;
 }
 
-// Not ok when the request was not served as `variant` by `tier` must be.
+// Not ok when the request was not served the way its variant must be (see the top).
 kvc::Status check_served(const Request& q) {
   const kvc::RequestReport& r = q.t.result.report;
   const std::string what = q.tier + " " + q.variant + " n=" + std::to_string(q.n) + ": ";
