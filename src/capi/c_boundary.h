@@ -3,6 +3,7 @@
 // `guarded`, which runs a call and turns every exception into a status.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -22,6 +23,10 @@ namespace kvc::capi {
 // Calls on the cache hold `mu` shared; close holds it exclusively, so it waits
 // for calls in progress and none starts while it runs.
 struct CacheState {
+  // Set first by close: calls that start afterwards answer KVC_ERR_CLOSED without
+  // taking `mu`, so close is not starved by a stream of readers (glibc's rwlock
+  // prefers readers).
+  std::atomic<bool> closing{false};
   std::shared_mutex mu;
   std::unique_ptr<Cache> cache;  // null once closed
   std::mutex leases_mu;          // guards `leases` (taken inside `mu`, shared or not)
@@ -73,6 +78,8 @@ template <class F>
 kvc_status with_open_cache(kvc_cache* cache, std::string_view fn, F&& body) {
   if (!cache) return null_argument(fn, "cache");
   return guarded(fn, [&]() -> kvc_status {
+    if (cache->state->closing.load(std::memory_order_acquire))
+      return fail(KVC_ERR_CLOSED, std::string(fn) + ": the cache was closed (kvc_cache_close); open a new one");
     std::shared_lock lock(cache->state->mu);
     if (!cache->state->cache)
       return fail(KVC_ERR_CLOSED, std::string(fn) + ": the cache was closed (kvc_cache_close); open a new one");

@@ -63,6 +63,20 @@ kvc_status convert(const kvc_cache_options& in, CacheOptions& out) {
   return KVC_OK;
 }
 
+// Releases the leases still held and destroys the Cache (draining its queue and
+// joining its threads) once the calls in progress have finished. `closing` is set.
+void shut_down(CacheState& state) {
+  std::unique_ptr<Cache> closing;
+  {
+    std::unique_lock lock(state.mu);  // waits for the calls in progress
+    std::lock_guard leases(state.leases_mu);
+    for (kvc_lease* l : state.leases) l->lease.release();  // before the index goes
+    state.leases.clear();
+    closing = std::move(state.cache);
+  }
+  closing.reset();  // outside the lock: later calls see KVC_ERR_CLOSED at once
+}
+
 }  // namespace
 }  // namespace kvc::capi
 
@@ -109,28 +123,20 @@ kvc_status kvc_cache_close(kvc_cache* cache) {
   constexpr const char* fn = "kvc_cache_close";
   if (!cache) return null_argument(fn, "cache");
   return guarded(fn, [&]() -> kvc_status {
-    std::unique_ptr<kvc::Cache> closing;
-    {
-      std::unique_lock lock(cache->state->mu);
-      if (!cache->state->cache) return fail(KVC_ERR_CLOSED, std::string(fn) + ": the cache was already closed");
-      std::lock_guard leases(cache->state->leases_mu);
-      for (kvc_lease* l : cache->state->leases) l->lease.release();  // before the index goes
-      cache->state->leases.clear();
-      closing = std::move(cache->state->cache);
-    }
-    closing.reset();  // drains and joins outside the lock: later calls see KVC_ERR_CLOSED at once
+    if (cache->state->closing.exchange(true, std::memory_order_acq_rel))
+      return fail(KVC_ERR_CLOSED, std::string(fn) + ": the cache was already closed");
+    shut_down(*cache->state);
     return succeed();
   });
 }
 
 void kvc_cache_free(kvc_cache* cache) {
   if (!cache) return;
-  bool open;
-  {
-    std::shared_lock lock(cache->state->mu);
-    open = cache->state->cache != nullptr;
-  }
-  if (open) (void)kvc_cache_close(cache);  // free is the last call: nobody closes it meanwhile
+  cache->state->closing.store(true, std::memory_order_release);
+  (void)guarded("kvc_cache_free", [&]() -> kvc_status {
+    shut_down(*cache->state);  // nothing left to do when it was closed
+    return KVC_OK;
+  });
   delete cache;
 }
 

@@ -43,6 +43,8 @@ template <class F>
 kvc_status with_held_lease(kvc_lease* lease, const char* fn, F&& body) {
   if (!lease) return null_argument(fn, "lease");
   return guarded(fn, [&]() -> kvc_status {
+    if (lease->state->closing.load(std::memory_order_acquire))
+      return fail(KVC_ERR_CLOSED, std::string(fn) + ": the lease's cache was closed; its row was released");
     std::shared_lock lock(lease->state->mu);
     if (!lease->state->cache)
       return fail(KVC_ERR_CLOSED, std::string(fn) + ": the lease's cache was closed; its row was released");

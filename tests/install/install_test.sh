@@ -3,7 +3,8 @@
 #   install_test.sh consumers SOURCE_DIR BUILD_DIR
 #     builds examples/c (copied out of the tree) with find_package(kvc) against
 #     kvc::kvc (static) and kvc::kvc_shared, and with its Makefile and pkg-config;
-#     runs each twice on one cache dir (save, then find after a restart).
+#     runs each twice on one cache dir (save, then find after a restart); and a
+#     C++ consumer (tests/install/cxx_consumer) with find_package and kvc::kvc.
 #   install_test.sh headers SOURCE_DIR BUILD_DIR
 #     compiles every installed header on its own with only <prefix>/include
 #     (C++20; kvc.h also as C11 -pedantic), and checks libkvc.so exports only kvc_*.
@@ -53,7 +54,15 @@ case "$mode" in
     PKG_CONFIG_PATH=$libdir/pkgconfig make -C "$tmp/example-pc" >"$tmp/make.log" 2>&1 || { cat "$tmp/make.log"; fail "make with pkg-config failed"; }
     ldd "$tmp/example-pc/kvc_example" | grep -q "$libdir/libkvc.so" || fail "the pkg-config build does not load $libdir/libkvc.so"
     run_twice "$tmp/example-pc/kvc_example" pkg-config
-    echo "install_test consumers: ok (find_package static and shared, pkg-config)"
+    cmake -S "$src/tests/install/cxx_consumer" -B "$tmp/build-cxx" -DCMAKE_PREFIX_PATH="$prefix" \
+      -DCMAKE_BUILD_TYPE=Release >"$tmp/cfg-cxx.log" 2>&1 || { cat "$tmp/cfg-cxx.log"; fail "find_package (C++) failed"; }
+    cmake --build "$tmp/build-cxx" >"$tmp/build-cxx.log" 2>&1 || { cat "$tmp/build-cxx.log"; fail "build (C++) failed"; }
+    mkdir -p "$tmp/data-cxx"
+    for run in 1 2; do  # the second run finds the row the first saved
+      out=$("$tmp/build-cxx/kvc_cxx_consumer" "$tmp/data-cxx") || { echo "$out"; fail "C++ consumer run $run failed"; }
+      echo "[c++ $run] $out"
+    done
+    echo "install_test consumers: ok (C: find_package static and shared, pkg-config; C++: find_package)"
     ;;
   headers)
     n=0
