@@ -105,7 +105,8 @@ extern "C" {
 const char* kvc_last_error(void) { return kvc::capi::last_error.c_str(); }
 
 const char* kvc_status_name(kvc_status status) {
-  switch (status) {
+  const int v = kvc::capi::enum_value(status);
+  switch (v) {
     case KVC_OK: return "ok";
     case KVC_ERR_CLOSED: return "closed";
     case KVC_ERR_RELEASED: return "released";
@@ -113,7 +114,6 @@ const char* kvc_status_name(kvc_status status) {
     case KVC_ERR_INTERNAL: return "internal";
     default: break;
   }
-  const int v = static_cast<int>(status);
   if (v > 0 && v <= static_cast<int>(kvc::Code::kPermissionDenied))
     return kvc::code_name(static_cast<kvc::Code>(v)).data();  // static, NUL-terminated literals
   return "unknown";

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -85,6 +86,17 @@ kvc_status with_open_cache(kvc_cache* cache, std::string_view fn, F&& body) {
       return fail(KVC_ERR_CLOSED, std::string(fn) + ": the cache was closed (kvc_cache_close); open a new one");
     return body(*cache->state->cache);
   });
+}
+
+// The integer a C caller stored in an enum field or argument. C lets any int
+// through a C enum, while in C++ a value outside the enumerators' range is
+// undefined: read the bytes, never the enum.
+template <class E>
+int enum_value(const E& e) {
+  static_assert(std::is_enum_v<E>);
+  std::underlying_type_t<E> v;
+  std::memcpy(&v, &e, sizeof v);
+  return static_cast<int>(v);
 }
 
 KeyNamespace to_namespace(const kvc_namespace& ns);

@@ -19,19 +19,19 @@ kvc_status convert(const kvc_cache_options& in, CacheOptions& out) {
     const kvc_tier_options& t = in.tiers[i];
     const std::string name = std::string(kOpen) + ": options.tiers[" + std::to_string(i) + "]";
     TierOptions o;
-    switch (static_cast<int>(t.kind)) {
+    switch (enum_value(t.kind)) {
       case KVC_TIER_RAM: o.kind = TierKind::kRam; break;
       case KVC_TIER_RAM_FILE: o.kind = TierKind::kRamFile; break;
       case KVC_TIER_DISK: o.kind = TierKind::kDisk; break;
       default:
-        return fail(KVC_ERR_INVALID_ARGUMENT, name + ".kind = " + std::to_string(static_cast<int>(t.kind)) +
+        return fail(KVC_ERR_INVALID_ARGUMENT, name + ".kind = " + std::to_string(enum_value(t.kind)) +
                                                   " is not a kvc_tier_kind (KVC_TIER_RAM, _RAM_FILE or _DISK)");
     }
-    switch (static_cast<int>(t.policy)) {
+    switch (enum_value(t.policy)) {
       case KVC_POLICY_WRITE_THROUGH: o.policy = TierPolicy::kWriteThrough; break;
       case KVC_POLICY_ON_EVICT: o.policy = TierPolicy::kOnEvict; break;
       default:
-        return fail(KVC_ERR_INVALID_ARGUMENT, name + ".policy = " + std::to_string(static_cast<int>(t.policy)) +
+        return fail(KVC_ERR_INVALID_ARGUMENT, name + ".policy = " + std::to_string(enum_value(t.policy)) +
                                                   " is not a kvc_tier_policy (KVC_POLICY_WRITE_THROUGH or _ON_EVICT)");
     }
     if (o.kind == TierKind::kRam) {

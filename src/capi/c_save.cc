@@ -23,10 +23,10 @@ kvc_status convert(const kvc_save_params& p, SaveRequest& r) {
   if (!p.next_token_logits && p.n_next_token_logits > 0)
     return invalid("params.next_token_logits is NULL but n_next_token_logits = " +
                    std::to_string(p.n_next_token_logits));
-  const int reason = static_cast<int>(p.reason);
+  const int reason = enum_value(p.reason);
   if (reason < KVC_SAVE_UNKNOWN || reason > KVC_SAVE_FINISH)
     return invalid("params.reason = " + std::to_string(reason) + " is not a kvc_save_reason (0..5)");
-  const int mode = static_cast<int>(p.fingerprint_mode);
+  const int mode = enum_value(p.fingerprint_mode);
   if (mode < KVC_FINGERPRINT_SAFE || mode > KVC_FINGERPRINT_FAST_UNSAFE)
     return invalid("params.fingerprint_mode = " + std::to_string(mode) + " is not a kvc_fingerprint_mode (0..2)");
   r.ns = to_namespace(p.ns);
