@@ -10,7 +10,11 @@
 #
 # Build llama.cpp with `scripts/llama-build` (prints the prefix). When llama.cpp is
 # found this defines the imported targets llama and ggml::ggml (their headers are
-# SYSTEM includes), and generates ${CMAKE_BINARY_DIR}/generated/kvc/llama_build.h:
+# SYSTEM includes) and llama_common (llama.cpp's `common` library: chat templates,
+# tool-call parsing, json_schema_to_grammar, the sampler chain; built since
+# recipe 2 of scripts/llama-build), sets KVC_LLAMA_SERVER_TESTS to llama.cpp's
+# server test suite in the prefix ("" when absent), and generates
+# ${CMAKE_BINARY_DIR}/generated/kvc/llama_build.h:
 #   KVC_LLAMA_COMMIT     the llama.cpp commit (40 hex) or "unknown"
 #   KVC_LLAMA_BUILD_KEY  scripts/llama-build's compiler/CPU key, or "unknown"
 #   KVC_LLAMA_VOCAB_DIR  directory of the vocab-only GGUFs, or "" if unknown
@@ -98,6 +102,39 @@ if(EXISTS "${_kvc_stamp}")
   endif()
 elseif(LLAMA_BUILD_COMMIT AND NOT LLAMA_BUILD_COMMIT STREQUAL "unknown")
   set(KVC_LLAMA_COMMIT "${LLAMA_BUILD_COMMIT}")
+endif()
+
+# llama.cpp's common library, installed by scripts/llama-build beside libllama.
+set(_kvc_common_lib "${_kvc_llama_root}/lib/libllama-common.a")
+if(NOT EXISTS "${_kvc_common_lib}" OR NOT EXISTS "${_kvc_llama_root}/include/llama-common/chat.h")
+  if(_kvc_engine_mode STREQUAL "AUTO")
+    message(STATUS "kvc: ${_kvc_llama_root} has no llama.cpp common library (an older scripts/llama-build "
+                   "recipe); engine layer skipped: run scripts/llama-build and reconfigure")
+    set(KVC_WITH_ENGINE OFF)
+    return()
+  endif()
+  message(FATAL_ERROR "kvc: ${_kvc_llama_root} has no llama.cpp common library (lib/libllama-common.a); "
+                      "it was built by an older scripts/llama-build recipe: run scripts/llama-build and reconfigure")
+endif()
+if(NOT TARGET llama_common)
+  add_library(llama_common_base STATIC IMPORTED)
+  set_target_properties(llama_common_base PROPERTIES IMPORTED_LOCATION "${_kvc_llama_root}/lib/libllama-common-base.a")
+  add_library(llama_cpp_httplib STATIC IMPORTED)
+  set_target_properties(llama_cpp_httplib PROPERTIES IMPORTED_LOCATION "${_kvc_llama_root}/lib/libcpp-httplib.a"
+                                                     INTERFACE_LINK_LIBRARIES Threads::Threads)
+  add_library(llama_common STATIC IMPORTED)
+  set_target_properties(llama_common PROPERTIES
+    IMPORTED_LOCATION "${_kvc_common_lib}"
+    IMPORTED_LINK_INTERFACE_LANGUAGES CXX
+    INTERFACE_LINK_LIBRARIES "llama_common_base;llama_cpp_httplib;llama;ggml::ggml;Threads::Threads")
+  # SYSTEM, like llama's own headers: warnings in them are not kvc's. The vendor/
+  # directory holds the nlohmann/ headers common's sources were built with; kvc's
+  # code keeps using Debian's (common's public headers expose no nlohmann type).
+  target_include_directories(llama_common SYSTEM INTERFACE "${_kvc_llama_root}/include/llama-common")
+endif()
+set(KVC_LLAMA_SERVER_TESTS "")
+if(EXISTS "${_kvc_llama_root}/share/kvc/server-tests/utils.py")
+  set(KVC_LLAMA_SERVER_TESTS "${_kvc_llama_root}/share/kvc/server-tests")
 endif()
 
 message(STATUS "kvc: llama.cpp ${llama_VERSION} commit ${KVC_LLAMA_COMMIT} from ${_kvc_llama_root}")

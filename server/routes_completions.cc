@@ -39,9 +39,11 @@ std::optional<ApiError> prepare(App& app, const ParsedRequest& req, CompletionRe
   } else {
     std::string text = req.prompt;
     if (req.chat) {
-      auto t = app.engine.apply_chat_template(req.messages, true);
+      ChatRequest chat;
+      chat.messages_json = chat_messages_json(req.messages);
+      auto t = app.engine.apply_chat(chat);
       if (!t.ok()) return bad_request("cannot apply the chat template: " + t.status().message(), "messages");
-      text = std::move(t.value());
+      text = std::move(t->prompt);
     }
     auto ids = app.engine.tokenize(text, true);
     if (!ids.ok()) return bad_request(ids.status().message(), req.chat ? "messages" : "prompt");

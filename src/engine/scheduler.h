@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -58,6 +59,26 @@ class Scheduler {
   // `prompt` (any thread; the caller may then skip the cache lookup).
   bool parked_prefix_of(const Key& parent, std::span<const std::uint32_t> prompt);
 
+  // Runs `task` on the scheduler thread before the next batch (slot files,
+  // /slots). False, and the task is not run, after shutdown().
+  bool post(std::function<void()> task);
+
+  // Sequences as llama-server's slots (slot_files.cc). Scheduler thread only:
+  // call them from a posted task. A busy sequence is kUnavailable.
+  struct SlotSnapshot {
+    std::vector<std::uint32_t> tokens;
+    std::vector<std::byte> payload;  // llama_state_seq_get_data
+    std::vector<float> logits;       // after the last token; empty when unknown
+    std::string prompt_text;
+  };
+  Result<SlotSnapshot> snapshot_slot(int slot);
+  // Restores `payload` (describing `tokens`) into sequence `slot` and parks it.
+  Status load_slot(int slot, std::vector<std::uint32_t> tokens, std::span<const std::byte> payload,
+                   std::vector<float> logits);
+  // Clears sequence `slot`; returns how many tokens it held.
+  Result<std::size_t> clear_slot(int slot);
+  std::vector<SlotInfo> slot_infos() const;
+
  private:
   void run();
   // Puts admitted jobs on sequences: a parked sequence they continue, else a free
@@ -92,6 +113,7 @@ class Scheduler {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Job>> queue_;
+  std::vector<std::function<void()>> posted_;
   // Per sequence: key and tokens when parked (a copy for parked_prefix_of).
   struct ParkedEntry {
     Key key;
