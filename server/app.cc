@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "kvc/version.h"
+
 namespace kvc::server {
 namespace {
 
@@ -28,11 +30,14 @@ std::string endpoint_label(const std::string& path) {
 
 App::App(ServerConfig c, Engine& e)
     : config(std::move(c)), engine(e), queue(config.parallel, config.queue_size), tier_names(server::tier_names(config)) {
-  model_name = config.model_alias.empty() ? engine.model_name() : config.model_alias;
+  model_names = model_aliases(config, engine.model_name());
+  model_name = model_names.front();
   limits.max_tokens_limit = config.max_tokens_limit;
   limits.default_max_tokens = config.default_max_tokens;
-  limits.model_names = {model_name};
-  if (engine.model_name() != model_name) limits.model_names.push_back(engine.model_name());
+  defaults.sampling = default_sampling(config);
+  defaults.n_predict = config.default_max_tokens;
+  defaults.n_parallel = config.parallel;
+  system_fingerprint = llama_build_info() + "-kvc" + KVC_VERSION;
 }
 
 std::string App::new_id(const char* prefix) {

@@ -14,6 +14,7 @@
 #include "kvc/engine.h"
 #include "server/admission.h"
 #include "server/config.h"
+#include "server/llama_params.h"
 #include "server/metrics.h"
 #include "server/openai.h"
 
@@ -27,8 +28,11 @@ struct App {
   AdmissionQueue queue;
   ServerMetrics metrics;
   std::vector<std::string> tier_names;  // index = tier id
-  std::string model_name;               // the alias, or the model's file name
+  std::string model_name;               // the first alias, or the model's file name
+  std::vector<std::string> model_names; // every alias (/v1/models); requests may name any model
   RequestLimits limits;
+  GenerationDefaults defaults;          // what a request that names nothing gets (--temp, --seed, -n, …)
+  std::string system_fingerprint;       // llama_build_info() (+ "-kvc" version)
   std::atomic<std::uint64_t> next_id{0};
 
   // "cmpl-…" / "chatcmpl-…": unique within this process.

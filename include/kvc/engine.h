@@ -125,6 +125,8 @@ struct SamplingParams {
   int dry_allowed_length = 2;
   int dry_penalty_last_n = 64;     // -1: the context
   std::vector<std::string> dry_sequence_breakers = {"\n", ":", "\"", "*"};
+  float adaptive_target = -1.0f;  // the "adaptive_p" sampler (listed in `samplers`); < 0 off
+  float adaptive_decay = 0.9f;
   int mirostat = 0;  // 0 off, 1, 2
   float mirostat_tau = 5.0f;
   float mirostat_eta = 0.1f;
@@ -143,6 +145,7 @@ struct SamplingParams {
   // probable alternatives (CompletionResult::probs, on_token), from the raw
   // logits' softmax, or with post_sampling_probs after the sampling chain.
   int n_probs = 0;
+  bool probs = false;  // report the sampled token's probability even with n_probs = 0
   bool post_sampling_probs = false;
   int max_tokens = 128;  // -1: until the context is full
   std::vector<std::string> stop;  // stop strings (not included in the output)
@@ -213,6 +216,9 @@ struct CompletionRequest {
   SamplingParams sampling;
   std::optional<Key> parent_key;           // finish_key of an earlier turn (resume)
   bool add_bos = true;
+  // false: start cold — no cache lookup, no parked sequence (llama-server's
+  // cache_prompt: false). Saves still happen per the policy.
+  bool use_cache = true;
   // Called with each piece of text as it is generated; return false to cancel.
   // Runs on the engine's scheduler thread: keep it short, never call the Engine
   // from it. Text that could still become a stop string or an incomplete UTF-8
@@ -235,6 +241,8 @@ struct CompletionResult {
   std::vector<TokenProbs> probs;
   // The sampler's seed (a drawn one when the request asked for kRandomSeed).
   std::uint32_t seed = 0;
+  // The stop string that ended the reply (finish reason kStop), else "".
+  std::string stop_word;
   RequestReport report;
 };
 
@@ -260,6 +268,10 @@ struct SlotInfo {
   bool parked = false;      // holds a finished request's cells (sticky session)
   std::size_t n_tokens = 0; // tokens in its KV cells
 };
+
+// llama.cpp's build as llama-server reports it ("b<build number>-<commit>"),
+// the base of system_fingerprint.
+std::string llama_build_info();
 
 class Engine {
  public:

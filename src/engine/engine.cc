@@ -18,6 +18,8 @@
 #include "engine/scheduler.h"
 #include "kvc/llama_build.h"
 
+#include <build-info.h>
+
 namespace kvc {
 
 using engine::Clock;
@@ -251,9 +253,11 @@ Result<CompletionResult> Engine::complete(CompletionRequest request) {
     auto job = std::make_unique<engine::Job>();
     job->t_start = t_start;
     job->bounced = std::make_shared<bool>(false);
-    job->skipped_lookup = attempt == 0 && request.parent_key &&
+    job->skipped_lookup = attempt == 0 && request.parent_key && request.use_cache &&
                           impl_->scheduler->parked_prefix_of(*request.parent_key, prompt);
-    if (!job->skipped_lookup) {
+    if (!request.use_cache) {
+      job->start.miss_reason = MissReason::kPolicy;
+    } else if (!job->skipped_lookup) {
       engine::LookupOptions lo{.allow_truncation = impl_->allow_truncation,
                                .parent_key = request.parent_key,
                                .use_any_prefix = impl_->options.any_prefix_lookup};
@@ -277,6 +281,8 @@ Result<CompletionResult> Engine::complete(CompletionRequest request) {
     if (!*bounced) return result;
   }
 }
+
+std::string llama_build_info() { return ::llama_build_info(); }
 
 const KeyNamespace& Engine::key_namespace() const { return impl_->ns; }
 

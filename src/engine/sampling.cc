@@ -138,6 +138,8 @@ Result<std::unique_ptr<Sampler>> Sampler::create(const llama_model* model, const
   c.dry_penalty_last_n = p.dry_penalty_last_n < 0 ? n_ctx : p.dry_penalty_last_n;
   c.dry_sequence_breakers = p.dry_sequence_breakers;
   c.top_n_sigma = p.top_n_sigma;
+  c.adaptive_target = p.adaptive_target;
+  c.adaptive_decay = p.adaptive_decay;
   c.mirostat = p.mirostat;
   c.mirostat_tau = p.mirostat_tau;
   c.mirostat_eta = p.mirostat_eta;
@@ -167,6 +169,7 @@ Result<std::unique_ptr<Sampler>> Sampler::create(const llama_model* model, const
   std::unique_ptr<Sampler> s(new Sampler());
   s->vocab_ = vocab;
   s->n_probs_ = p.n_probs;
+  s->report_probs_ = p.probs || p.n_probs > 0;
   s->post_sampling_probs_ = p.post_sampling_probs;
   s->seed_ = c.seed;
   try {
@@ -222,7 +225,7 @@ llama_token Sampler::sample(const float* logits, int n_vocab, std::vector<llama_
     }
     llama_sampler_accept(grammar_.get(), id);
   }
-  if (n_probs_ > 0) report(id, logits, n_vocab);
+  if (report_probs_) report(id, logits, n_vocab);
   common_sampler_accept(chain_.get(), id, true);
   return id;
 }
@@ -280,7 +283,10 @@ bool TextStream::append(std::string_view piece) {
   for (const auto& s : stop_) {
     if (s.empty()) continue;
     const std::size_t at = text_.find(s, from);
-    if (at != std::string::npos) cut = std::min(cut, at);
+    if (at != std::string::npos && at < cut) {
+      cut = at;
+      stop_word_ = s;
+    }
   }
   if (cut != std::string::npos) {
     text_.resize(std::max(cut, emitted_));

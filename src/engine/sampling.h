@@ -39,8 +39,8 @@ class Sampler {
   Sampler(const Sampler&) = delete;
   Sampler& operator=(const Sampler&) = delete;
 
-  // Samples from `n_vocab` logits and accepts the token. When n_probs > 0 the
-  // token's probabilities are in last_probs() afterwards.
+  // Samples from `n_vocab` logits and accepts the token. With n_probs > 0 or
+  // probs the token's probabilities are in last_probs() afterwards.
   llama_token sample(const float* logits, int n_vocab, std::vector<llama_token_data>& scratch);
 
   // The text a generated token adds to the reply: special tokens render as
@@ -65,6 +65,7 @@ class Sampler {
   std::vector<llama_token> preserved_;  // sorted
   llama_token_data_array cur_{};
   int n_probs_ = 0;
+  bool report_probs_ = false;
   bool post_sampling_probs_ = false;
   std::uint32_t seed_ = 0;
   std::optional<TokenProbs> last_probs_;
@@ -92,6 +93,7 @@ class TextStream {
   std::string_view take_emittable(bool final);
   const std::string& text() const { return text_; }
   bool stopped() const { return stopped_; }
+  const std::string& stop_word() const { return stop_word_; }  // the stop string found, "" before
 
  private:
   std::vector<std::string> stop_;
@@ -99,6 +101,7 @@ class TextStream {
   std::string text_;
   std::size_t emitted_ = 0;
   bool stopped_ = false;
+  std::string stop_word_;
 };
 
 }  // namespace kvc::engine

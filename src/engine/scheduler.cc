@@ -169,6 +169,7 @@ void Scheduler::place(std::deque<std::unique_ptr<Job>>& incoming) {
 }
 
 std::size_t Scheduler::parked_match(const Slot& slot, const Job& job) const {
+  if (!job.request.use_cache) return 0;  // cache_prompt: false
   const auto& t = slot.tokens;
   const auto& p = job.prompt;
   const std::size_t n = std::min(t.size(), p.size());

@@ -38,7 +38,7 @@ void Scheduler::on_sampled(Slot& slot, llama_token token) {
   ++slot.since_checkpoint;
 
   const TokenProbs* probs = nullptr;
-  if (const auto& p = slot.sampler->last_probs(); p && j.request.sampling.n_probs > 0) {
+  if (const auto& p = slot.sampler->last_probs(); p && (j.request.sampling.n_probs > 0 || j.request.sampling.probs)) {
     slot.result.probs.push_back(*p);
     probs = &slot.result.probs.back();
   }
@@ -85,6 +85,7 @@ void Scheduler::finish(Slot& slot, const float* logits, bool save_finish) {
   r.finish_reason = slot.finish_reason;
   r.total_ms = ms_between(j.t_start, Clock::now());
   slot.result.text = slot.text->text();
+  if (slot.finish_reason == FinishReason::kStop) slot.result.stop_word = slot.text->stop_word();
   j.done.set_value(std::move(slot.result));
   // A completed request keeps its sequence for a sticky session (a cancelled one
   // too: its cells and token list agree); shutdown (save_finish false) does not.
