@@ -466,7 +466,8 @@ ConfigOutcome parse_config(int argc, const char* const* argv, const std::functio
   app.set_help_flag("-h,--help", "Print this help and exit");
   std::string config_file;
   app.add_option("--config", config_file, "TOML file of options (flags override it)")->type_name("FILE");
-  app.add_flag("--help-llama", "List the llama-server flags (and LLAMA_ARG_* variables) kvc-server takes, and how");
+  app.add_flag("--help-llama")->description(
+      "List the llama-server flags (and LLAMA_ARG_* variables) kvc-server takes, and how");
   std::map<std::string, std::string> given;
   for (const OptionDef* d : all_option_defs()) {
     // An option may repeat (a LLAMA_ARG_* variable, then the command line): the last wins.
