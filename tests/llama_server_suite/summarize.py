@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Summarizes a JUnit XML of the llama.cpp server suite run against kvc-server:
+passes and failures, split into tests that depend on the text of llama.cpp's own
+test model (model_dependent.txt) and the rest. Exit 0 when every test that is
+not model-dependent passed (or with --baseline, always)."""
+import sys
+import xml.etree.ElementTree as ET
+
+
+def main():
+    xml, baseline = sys.argv[1], "--baseline" in sys.argv
+    root = ET.parse(xml).getroot()
+    rows = []
+    for tc in root.iter("testcase"):
+        name = tc.get("classname", "").split(".")[-1] + "::" + tc.get("name", "")
+        dep = None
+        for p in tc.iter("property"):
+            if p.get("name") == "model_dependent":
+                dep = p.get("value")
+        if tc.find("failure") is not None or tc.find("error") is not None:
+            status = "fail"
+        elif tc.find("skipped") is not None:
+            status = "skip"
+        else:
+            status = "pass"
+        rows.append((name, status, dep))
+    total = len(rows)
+    passed = sum(1 for r in rows if r[1] == "pass")
+    indep = [r for r in rows if r[2] is None]
+    indep_pass = sum(1 for r in indep if r[1] == "pass")
+    dep = [r for r in rows if r[2] is not None]
+    dep_pass = sum(1 for r in dep if r[1] == "pass")
+    print("llama.cpp server suite against kvc-server: %d of %d passed" % (passed, total))
+    print("  not model-dependent: %d of %d passed" % (indep_pass, len(indep)))
+    print("  model-dependent:     %d of %d passed" % (dep_pass, len(dep)))
+    for name, status, why in rows:
+        if status != "pass":
+            print("  %-4s %s%s" % (status, name, "  [model-dependent: %s]" % why if why else ""))
+    skipped = [r for r in rows if r[1] == "skip"]
+    if skipped:
+        print("  (%d skipped by the suite itself, e.g. slow or needing a GPU/multimodal model)" % len(skipped))
+    failed = sum(1 for r in rows if r[1] == "fail")
+    print("%d passed, %d failed, %d skipped" % (passed, failed, len(skipped)))
+    if baseline:
+        return 0
+    return 0 if all(r[1] != "fail" for r in indep) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
