@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <gguf.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>

@@ -1,0 +1,296 @@
+// Generation through llama.cpp's common library (issue 11): grammars from a JSON
+// schema, tool calls rendered by the chat template and parsed back, seeds,
+// token probabilities, logit bias, penalties, cache_prompt false — on a
+// random-weight model, where only a constraint can make the output well-formed.
+#include <gtest/gtest.h>
+#include <json.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "engine/engine_test_util.h"
+
+namespace kvc::engine::testing {
+namespace {
+
+struct Fixture {
+  kvc::testing::TempDir dir{"kvc-gen"};
+  std::string model = tiny_model();
+  std::unique_ptr<Engine> engine;
+  Fixture() {
+    if (model.empty()) return;
+    auto o = test_options(model, dir.path());
+    o.cache.policy.saves_enabled = false;
+    o.sticky_sessions = false;
+    engine = open_engine(o);
+  }
+};
+
+#define KVC_FIXTURE(f)                                                          \
+  Fixture f;                                                                    \
+  if (f.model.empty()) GTEST_SKIP() << "KVC_MKMODEL is not set (run through ctest)"; \
+  ASSERT_NE(f.engine, nullptr)
+
+CompletionRequest text_request(Engine& e, const std::string& text, int max_tokens) {
+  CompletionRequest r;
+  r.prompt_tokens = e.tokenize(text, true).value();
+  r.sampling.max_tokens = max_tokens;
+  return r;
+}
+
+TEST(Generation, JsonSchemaGrammarYieldsValidJson) {
+  KVC_FIXTURE(f);
+  auto gbnf = json_schema_to_grammar(
+      R"({"type":"object","properties":{"n":{"type":"integer"},"ok":{"type":"boolean"}},"required":["n","ok"],
+          "additionalProperties":false})");
+  ASSERT_TRUE(gbnf.ok()) << gbnf.status().to_string();
+  for (std::uint32_t seed : {1u, 2u, 3u}) {
+    auto r = text_request(*f.engine, "Answer in JSON:", 96);
+    r.sampling.grammar.gbnf = *gbnf;
+    r.sampling.grammar.kind = GrammarConstraint::Kind::kOutputFormat;
+    r.sampling.temperature = 1.0f;
+    r.sampling.seed = seed;
+    auto out = run(*f.engine, r);
+    // The grammar ends the object; the end-of-generation token is then the only choice.
+    ASSERT_EQ(out.report.finish_reason, FinishReason::kEndOfGeneration) << out.text;
+    const common_json j = common_json::parse(out.text);
+    ASSERT_TRUE(j.is_object()) << out.text;
+    EXPECT_TRUE(j.at("n").is_number_integer()) << out.text;
+    EXPECT_TRUE(j.at("ok").is_boolean()) << out.text;
+  }
+  EXPECT_FALSE(json_schema_to_grammar(R"({"type":"nonsense"})").ok());
+  EXPECT_FALSE(json_schema_to_grammar("{not json").ok());
+}
+
+TEST(Generation, BadGrammarIsTheCallersError) {
+  KVC_FIXTURE(f);
+  auto r = text_request(*f.engine, "x", 4);
+  r.sampling.grammar.gbnf = "root ::= (";
+  auto res = f.engine->complete(r);
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(res.status().message().find("grammar"), std::string::npos) << res.status().message();
+  auto lazy = text_request(*f.engine, "x", 4);
+  lazy.sampling.grammar.gbnf = "root ::= \"a\"";
+  lazy.sampling.grammar.lazy = true;  // and no trigger
+  EXPECT_EQ(f.engine->complete(lazy).status().code(), Code::kInvalidArgument);
+  auto bias = text_request(*f.engine, "x", 4);
+  bias.sampling.logit_bias = {{f.engine->n_vocab(), 1.0f}};
+  EXPECT_EQ(f.engine->complete(bias).status().code(), Code::kInvalidArgument);
+  auto samplers = text_request(*f.engine, "x", 4);
+  samplers.sampling.samplers = {"top_k", "warp_drive"};
+  auto s = f.engine->complete(samplers);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("warp_drive"), std::string::npos);
+}
+
+// tools → the template's tool-call format and grammar → generated text → the
+// chat parser's tool_calls, streamed deltas agreeing with the whole message.
+TEST(Generation, ToolCallRoundTrip) {
+  KVC_FIXTURE(f);
+  ChatRequest chat;
+  chat.messages_json = R"([{"role":"user","content":"What is the weather in Paris?"}])";
+  chat.tools_json = R"([{"type":"function","function":{"name":"get_weather","description":"Weather of a city",
+      "parameters":{"type":"object","properties":{"city":{"type":"string","maxLength":12}},"required":["city"],
+      "additionalProperties":false}}}])";
+  chat.tool_choice = "required";
+  auto prompt = f.engine->apply_chat(chat);
+  ASSERT_TRUE(prompt.ok()) << prompt.status().to_string();
+  EXPECT_NE(prompt->prompt.find("get_weather"), std::string::npos) << prompt->prompt;
+  ASSERT_FALSE(prompt->grammar.gbnf.empty());
+  EXPECT_TRUE(prompt->parse_tool_calls);
+
+  auto r = text_request(*f.engine, prompt->prompt, 160);
+  r.sampling.grammar = prompt->grammar;
+  for (const auto& s : prompt->additional_stops) r.sampling.stop.push_back(s);
+  r.sampling.temperature = 0.7f;
+  r.sampling.seed = 5;
+  std::string streamed;
+  r.on_text = [&](std::string_view piece) {
+    streamed += piece;
+    return true;
+  };
+  auto out = run(*f.engine, r);
+  ASSERT_NE(out.report.finish_reason, FinishReason::kLength) << out.text;
+
+  ChatOutputParser whole = f.engine->chat_parser(*prompt);
+  ASSERT_TRUE(whole.update(out.text, false).ok());
+  ASSERT_EQ(whole.output().tool_calls.size(), 1u) << out.text;
+  const ChatToolCall& call = whole.output().tool_calls[0];
+  EXPECT_EQ(call.name, "get_weather");
+  EXPECT_EQ(call.id.size(), 32u);
+  const common_json args = common_json::parse(call.arguments);
+  EXPECT_TRUE(args.at("city").is_string()) << call.arguments;
+
+  // The same text fed in pieces: deltas rebuild the call, the name sent once.
+  ChatOutputParser inc = f.engine->chat_parser(*prompt);
+  std::string name, arguments;
+  int names = 0;
+  for (std::size_t i = 0; i < streamed.size(); i += 3) {
+    auto d = inc.update(std::string_view(streamed).substr(i, 3), true);
+    ASSERT_TRUE(d.ok());
+    for (const ChatDelta& x : *d) {
+      if (!x.tool_call_index) continue;
+      if (!x.tool_call.name.empty()) ++names, name += x.tool_call.name;
+      arguments += x.tool_call.arguments;
+    }
+  }
+  auto last = inc.update("", false);
+  ASSERT_TRUE(last.ok());
+  for (const ChatDelta& x : *last) {
+    if (!x.tool_call_index) continue;
+    if (!x.tool_call.name.empty()) ++names, name += x.tool_call.name;
+    arguments += x.tool_call.arguments;
+  }
+  EXPECT_EQ(names, 1);
+  EXPECT_EQ(name, "get_weather");
+  EXPECT_EQ(common_json::parse(arguments).dump(), args.dump());
+  EXPECT_EQ(inc.output().tool_calls[0].id, inc.output().tool_calls[0].id);
+
+  // The tool's answer goes back as a "tool" message; the template renders it.
+  ChatRequest turn2 = chat;
+  turn2.tool_choice = "auto";
+  turn2.messages_json = R"([{"role":"user","content":"What is the weather in Paris?"},
+      {"role":"assistant","content":null,"tool_calls":[{"id":")" + call.id + R"(","type":"function",
+        "function":{"name":"get_weather","arguments":)" + common_json(call.arguments).dump() + R"(}}]},
+      {"role":"tool","tool_call_id":")" + call.id + R"(","content":"sunny, 21 C"}])";
+  auto p2 = f.engine->apply_chat(turn2);
+  ASSERT_TRUE(p2.ok()) << p2.status().to_string();
+  EXPECT_NE(p2->prompt.find("sunny, 21 C"), std::string::npos);
+}
+
+TEST(Generation, ChatErrorsNameTheField) {
+  KVC_FIXTURE(f);
+  ChatRequest c;
+  c.messages_json = "[1]";
+  auto r = f.engine->apply_chat(c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("messages"), std::string::npos);
+  c.messages_json = R"([{"role":"user","content":"x"}])";
+  c.tool_choice = "sometimes";
+  EXPECT_NE(f.engine->apply_chat(c).status().message().find("tool_choice"), std::string::npos);
+  c.tool_choice = "auto";
+  c.tools_json = R"([{"type":"function"}])";
+  EXPECT_NE(f.engine->apply_chat(c).status().message().find("tools"), std::string::npos);
+  c.tools_json.clear();
+  c.json_schema = R"({"type":"object"})";
+  c.grammar = "root ::= \"a\"";
+  EXPECT_FALSE(f.engine->apply_chat(c).ok());
+  c.grammar.clear();
+  auto schema = f.engine->apply_chat(c);
+  ASSERT_TRUE(schema.ok()) << schema.status().to_string();
+  EXPECT_FALSE(schema->grammar.gbnf.empty());
+}
+
+TEST(Generation, SeedsAndRandomSeeds) {
+  KVC_FIXTURE(f);
+  auto r = text_request(*f.engine, "Once upon a time", 16);
+  r.sampling.temperature = 1.5f;
+  r.sampling.top_k = 0;
+  r.sampling.top_p = 1.0f;
+  r.sampling.min_p = 0.0f;
+  r.sampling.seed = 1234;
+  const auto a = run(*f.engine, r);
+  const auto b = run(*f.engine, r);
+  EXPECT_EQ(a.tokens, b.tokens);  // a given seed repeats
+  EXPECT_EQ(a.seed, 1234u);
+  r.sampling.seed = SamplingParams::kRandomSeed;
+  std::set<std::vector<std::int32_t>> outs;
+  std::set<std::uint32_t> seeds;
+  for (int i = 0; i < 4; ++i) {
+    const auto o = run(*f.engine, r);
+    outs.insert(o.tokens);
+    seeds.insert(o.seed);
+  }
+  EXPECT_GT(outs.size(), 1u) << "no seed must not mean the same text every time";
+  EXPECT_GT(seeds.size(), 1u);
+}
+
+TEST(Generation, ProbabilitiesMatchTheSampledTokens) {
+  KVC_FIXTURE(f);
+  auto r = text_request(*f.engine, "The cache keeps", 10);
+  r.sampling.n_probs = 5;
+  const auto out = run(*f.engine, r);
+  ASSERT_EQ(out.probs.size(), out.tokens.size());
+  for (std::size_t i = 0; i < out.tokens.size(); ++i) {
+    const TokenProbs& p = out.probs[i];
+    EXPECT_EQ(p.token, out.tokens[i]);
+    ASSERT_EQ(p.top.size(), 5u);
+    EXPECT_EQ(p.top[0].token, p.token);  // greedy: the most probable one
+    EXPECT_FLOAT_EQ(p.top[0].prob, p.prob);
+    EXPECT_GT(p.prob, 0.0f);
+    EXPECT_LE(p.prob, 1.0f);
+    for (std::size_t k = 1; k < p.top.size(); ++k) EXPECT_GE(p.top[k - 1].prob, p.top[k].prob);
+  }
+  // Pre-sampling probabilities are the raw softmax: a warm run (logits from the
+  // cache path or a decode) gives the same numbers as the same run again.
+  EXPECT_EQ(run(*f.engine, r).probs[0].prob, out.probs[0].prob);
+
+  auto post = r;
+  post.sampling.post_sampling_probs = true;
+  const auto pout = run(*f.engine, post);
+  ASSERT_FALSE(pout.probs.empty());
+  EXPECT_FLOAT_EQ(pout.probs[0].prob, 1.0f);  // temperature 0 keeps one candidate
+  EXPECT_EQ(pout.probs[0].top.size(), 1u);     // zero-probability ones are dropped
+
+  auto flag = r;
+  flag.sampling.n_probs = 0;
+  flag.sampling.probs = true;  // OpenAI's logprobs without top_logprobs
+  const auto fout = run(*f.engine, flag);
+  ASSERT_EQ(fout.probs.size(), fout.tokens.size());
+  EXPECT_TRUE(fout.probs[0].top.empty());
+}
+
+TEST(Generation, LogitBiasPenaltiesAndStopWord) {
+  KVC_FIXTURE(f);
+  auto r = text_request(*f.engine, "Tell me a story", 24);
+  const auto plain = run(*f.engine, r);
+  ASSERT_FALSE(plain.tokens.empty());
+  auto banned = r;
+  banned.sampling.logit_bias = {{plain.tokens[0], -INFINITY}};
+  EXPECT_NE(run(*f.engine, banned).tokens[0], plain.tokens[0]);
+  auto forced = r;
+  forced.sampling.logit_bias = {{1234, 1000.0f}};
+  forced.sampling.max_tokens = 3;
+  EXPECT_EQ(run(*f.engine, forced).tokens, (std::vector<std::int32_t>{1234, 1234, 1234}));
+
+  auto present = r;
+  present.sampling.presence_penalty = 1000.0f;  // every token seen in the last 64 is pushed out
+  present.sampling.repeat_last_n = 64;
+  const auto p = run(*f.engine, present);
+  const std::set<std::int32_t> distinct(p.tokens.begin(), p.tokens.end());
+  EXPECT_EQ(distinct.size(), p.tokens.size());
+  for (std::int32_t t : p.tokens)
+    EXPECT_EQ(std::count(r.prompt_tokens->begin(), r.prompt_tokens->end(), t), 0) << "prompt tokens are penalised too";
+
+  auto stop = r;
+  const std::string piece = f.engine->token_pieces(std::span(&plain.tokens[2], 1))[0].piece;
+  stop.sampling.stop = {piece};
+  const auto s = run(*f.engine, stop);
+  if (!piece.empty() && plain.text.find(piece) != std::string::npos) {
+    EXPECT_EQ(s.report.finish_reason, FinishReason::kStop);
+    EXPECT_EQ(s.stop_word, piece);
+  }
+}
+
+TEST(Generation, CachePromptFalseStartsCold) {
+  kvc::testing::TempDir dir("kvc-gen-cold");
+  KVC_REQUIRE_MODEL(model);
+  auto e = open_engine(test_options(model, dir.path()));
+  const auto prompt = random_prompt(200, 3);
+  run(*e, greedy(prompt, 4));
+  e->cache().flush();
+  auto warm = run(*e, greedy(prompt, 4));
+  EXPECT_NE(warm.report.path, LookupPath::kMiss);
+  auto cold_req = greedy(prompt, 4);
+  cold_req.use_cache = false;
+  auto cold = run(*e, cold_req);
+  EXPECT_EQ(cold.report.path, LookupPath::kMiss);
+  EXPECT_EQ(cold.report.miss_reason, MissReason::kPolicy);
+  EXPECT_EQ(cold.report.cached_tokens, 0u);
+  EXPECT_EQ(cold.tokens, warm.tokens);
+}
+
+}  // namespace
+}  // namespace kvc::engine::testing
