@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <thread>
 #include <utility>
@@ -39,6 +40,7 @@ int run(ServerConfig cfg) {
     cfg.model = m.value();
   }
   log_line("loading " + cfg.model);
+  if (cfg.verbose) ::setenv("KVC_LLAMA_LOG", "1", 1);  // --verbose: llama.cpp's own log lines too
   // Declared before the engine: its writer threads report into it until they stop.
   kvc::server::SaveErrorLog save_errors(log_line);
   kvc::EngineOptions options = kvc::server::engine_options(cfg);

@@ -253,6 +253,11 @@ Result<CompletionResult> Engine::complete(CompletionRequest request) {
     auto job = std::make_unique<engine::Job>();
     job->t_start = t_start;
     job->bounced = std::make_shared<bool>(false);
+    // The sampler first: a grammar or logit_bias the model cannot take is the
+    // caller's error, found before any row is loaded.
+    auto sampler = engine::Sampler::create(impl_->model.get(), request.sampling, prompt, impl_->n_ctx_seq);
+    if (!sampler.ok()) return sampler.status();
+    job->sampler = std::move(sampler.value());
     job->skipped_lookup = attempt == 0 && request.parent_key && request.use_cache &&
                           impl_->scheduler->parked_prefix_of(*request.parent_key, prompt);
     if (!request.use_cache) {
@@ -263,9 +268,6 @@ Result<CompletionResult> Engine::complete(CompletionRequest request) {
                                .use_any_prefix = impl_->options.any_prefix_lookup};
       job->start = engine::find_start_state(*impl_->cache, impl_->ns, prompt, lo);
     }
-    auto sampler = engine::Sampler::create(impl_->model.get(), request.sampling, prompt, impl_->n_ctx_seq);
-    if (!sampler.ok()) return sampler.status();
-    job->sampler = std::move(sampler.value());
     job->lookup_ms = engine::ms_between(t_start, Clock::now());
     const auto bounced = job->bounced;
     if (job->skipped_lookup) {
