@@ -71,7 +71,16 @@ std::variant<std::vector<PromptInput>, ApiError> parse_prompts(const Json& v, co
   std::vector<PromptInput> out;
   auto one = [&](const Json& p) -> Opt {
     PromptInput in;
-    if (p.is_array()) {
+    if (p.is_object()) {
+      // llama-server's {"prompt_string": …, "multimodal_data": [base64, …]}.
+      if (p.contains("multimodal_data") && !p.at("multimodal_data").is_null() &&
+          !(p.at("multimodal_data").is_array() && p.at("multimodal_data").empty()))
+        return bad_request("'" + field + "' carries multimodal_data: kvc-server serves text models only", field,
+                           "unsupported_value");
+      if (!p.contains("prompt_string") || !p.at("prompt_string").is_string())
+        return wrong_type(field, "a string, token ids, or {\"prompt_string\": string}");
+      in.pieces.emplace_back(p.at("prompt_string").get<std::string>());
+    } else if (p.is_array()) {
       for (const Json& x : p)
         if (auto e = piece_into(x, field, in)) return e;
     } else if (auto e = piece_into(p, field, in)) {
@@ -84,10 +93,11 @@ std::variant<std::vector<PromptInput>, ApiError> parse_prompts(const Json& v, co
   if (v.is_array() && !contains_numbers(v)) {  // several prompts
     if (v.empty()) return bad_request("'" + field + "' must not be empty", field);
     for (const Json& p : v) {
-      if (!p.is_string() && !p.is_array()) return wrong_type(field, "a string, token ids, or an array of those");
+      if (!p.is_string() && !p.is_array() && !p.is_object())
+        return wrong_type(field, "a string, token ids, or an array of those");
       if (auto e = one(p)) return *e;
     }
-  } else if (v.is_string() || v.is_array()) {
+  } else if (v.is_string() || v.is_array() || v.is_object()) {
     if (auto e = one(v)) return *e;
   } else {
     return wrong_type(field, "a string, token ids, or an array of those");

@@ -24,7 +24,10 @@ TEST(NativePrompts, Forms) {
   EXPECT_EQ(mixed[0].pieces.size(), 3u);
   auto several = prompts(R"(["a",[1,2],"b"])");  // no number at the top: several prompts
   EXPECT_EQ(several.size(), 3u);
-  for (const char* bad : {"5", "[]", R"({"a":1})", "[-1]", "[[{}]]", R"("")", "[true]"}) {
+  EXPECT_EQ(prompts(R"({"prompt_string":"x"})").size(), 1u);  // llama-server's JSON prompt
+  EXPECT_EQ(prompts(R"([[1,2],{"prompt_string":"x"}])").size(), 2u);
+  for (const char* bad : {"5", "[]", R"({"a":1})", "[-1]", "[[{}]]", R"("")", "[true]",
+                          R"({"prompt_string":"x","multimodal_data":["aGk="]})"}) {
     auto r = parse_prompts(Json::parse(bad), "prompt");
     ASSERT_TRUE(std::holds_alternative<ApiError>(r)) << bad;
     EXPECT_EQ(std::get<ApiError>(r).param, "prompt") << bad;

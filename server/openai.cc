@@ -38,13 +38,14 @@ void copy_rest(const Json& body, Json& llama) {
   }
 }
 
+// The shape only; parse_prompts (llama_native.h) reads the prompts themselves.
 Opt check_prompt(const Json& p) {
-  const std::string want = "a string, an array of token ids, or an array of such prompts";
-  if (p.is_string()) return std::nullopt;
+  const std::string want = "a string, token ids, {\"prompt_string\": …}, or an array of such prompts";
+  if (p.is_string() || p.is_object()) return std::nullopt;
   if (!p.is_array()) return wrong_type("prompt", want);
   if (p.empty()) return bad_request("'prompt' is empty", "prompt");
   for (const Json& x : p) {
-    if (x.is_string() || x.is_number_integer()) continue;
+    if (x.is_string() || x.is_number_integer() || x.is_object()) continue;
     if (!x.is_array()) return wrong_type("prompt", want);
     for (const Json& y : x)
       if (!y.is_number_integer() && !y.is_string()) return wrong_type("prompt", want);

@@ -5,7 +5,8 @@
 #
 # SUITE_DIR is tools/server/tests of the llama.cpp build kvc uses, installed by
 # scripts/llama-build into <prefix>/share/kvc/server-tests (never copied into
-# this repository). The suite is copied into a scratch directory with this
+# this repository), with models/templates beside it in <prefix>/share/kvc/templates.
+# Both are copied into a scratch directory (llama.cpp's layout) with this
 # directory's conftest.py in place of its own (no model downloads), and started
 # with LLAMA_SERVER_BIN_PATH pointing at llama_server_shim.py, which execs
 # kvc-server with llama-server's flags. Every model the suite names is a
@@ -40,8 +41,11 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvc-llama-suite.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-cp -R "$suite" "$tmp/suite"
-cp "$here/conftest.py" "$tmp/suite/conftest.py"
+# llama.cpp's layout: the tests name templates as ../../../models/templates/….
+mkdir -p "$tmp/tools/server" "$tmp/models"
+cp -R "$suite" "$tmp/tools/server/tests"
+[ -d "$suite/../templates" ] && cp -R "$suite/../templates" "$tmp/models/templates"
+cp "$here/conftest.py" "$tmp/tools/server/tests/conftest.py"
 "$mkmodel" --shape tiny --type f16 --quiet --seed 1 --out "$tmp/model.gguf"
 
 export KVC_SUITE_SERVER=$server KVC_SUITE_MODEL=$tmp/model.gguf KVC_SUITE_TMP=$tmp
@@ -54,7 +58,7 @@ export PYTHONDONTWRITEBYTECODE=1
 PORT=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export PORT
 
-cd "$tmp/suite"
+cd "$tmp/tools/server/tests"
 files=(unit/test_chat_completion.py unit/test_completion.py unit/test_tokenize.py unit/test_metrics.py
        unit/test_security.py unit/test_slot_save.py unit/test_tool_call.py unit/test_ctx_shift.py)
 set +e
