@@ -349,8 +349,11 @@ Json usage_json(const RequestReport& r) {
 Json timings_json(const RequestReport& r) {
   const double prompt_ms = r.prefill_ms;
   const double predicted_ms = std::max(0.0, r.total_ms - r.time_to_first_token_ms);
+  // llama-server's rates: the first token comes from the prompt's last logits
+  // (no decode of its own), so generation is n - 1 decode steps.
+  const std::size_t steps = r.generated_tokens > 0 ? r.generated_tokens - 1 : 0;
   auto per_token = [](double ms, std::size_t n) { return n > 0 ? ms / static_cast<double>(n) : 0.0; };
-  auto per_second = [](double ms, std::size_t n) { return ms > 0 ? 1e3 * static_cast<double>(n) / ms : 0.0; };
+  auto per_second = [](double ms, std::size_t n) { return ms > 0 && n > 0 ? 1e3 * static_cast<double>(n) / ms : 0.0; };
   return Json{{"cache_n", r.cached_tokens},
               {"prompt_n", r.prefilled_tokens},
               {"prompt_ms", prompt_ms},
@@ -358,8 +361,8 @@ Json timings_json(const RequestReport& r) {
               {"prompt_per_second", per_second(prompt_ms, r.prefilled_tokens)},
               {"predicted_n", r.generated_tokens},
               {"predicted_ms", predicted_ms},
-              {"predicted_per_token_ms", per_token(predicted_ms, r.generated_tokens)},
-              {"predicted_per_second", per_second(predicted_ms, r.generated_tokens)}};
+              {"predicted_per_token_ms", per_token(predicted_ms, steps)},
+              {"predicted_per_second", per_second(predicted_ms, steps)}};
 }
 
 Json kvc_json(const RequestReport& r, const std::vector<std::int32_t>& completion_tokens) {

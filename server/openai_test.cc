@@ -351,5 +351,19 @@ TEST(Metrics, HistogramIsCumulative) {
   EXPECT_NE(t.find("kvc_server_requests_total{endpoint=\"/v1/completions\",code=\"200\"} 1"), std::string::npos);
 }
 
+TEST(Metrics, LlamaServersExposition) {
+  ServerMetrics m;
+  m.count_llama(10, 5, 0.5, 8, 2.0, 23);
+  m.count_llama(2, 20, 0.1, 1, 0.0, 30);
+  const std::string t = m.render_llama(1, 2, {4, 6});
+  for (const char* line : {"llamacpp:prompt_tokens_total 12", "llamacpp:prompt_tokens_cached_total 25",
+                           "llamacpp:tokens_predicted_total 9", "llamacpp:n_decode_total 4", "llamacpp:n_tokens_max 30",
+                           "llamacpp:requests_processing 1", "llamacpp:requests_deferred 2",
+                           "llamacpp:n_busy_slots_per_decode 1.5", "llamacpp:prompt_tokens_seconds 20",
+                           "# TYPE llamacpp:n_decode_total counter", "# TYPE llamacpp:requests_deferred gauge",
+                           "# HELP llamacpp:spec_decode_num_drafts_total "})
+    EXPECT_NE(t.find(line), std::string::npos) << line << "\n" << t;
+}
+
 }  // namespace
 }  // namespace kvc::server

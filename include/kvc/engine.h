@@ -330,6 +330,14 @@ class Engine {
   Result<SlotFileReport> erase_slot(int slot);
   std::vector<SlotInfo> slots() const;
 
+  // llama_decode calls so far and the busy sequences in them summed (llama-server's
+  // n_decode_total and n_busy_slots_per_decode).
+  struct DecodeStats {
+    std::uint64_t n_decode_total = 0;
+    std::uint64_t busy_slots_total = 0;
+  };
+  DecodeStats decode_stats() const;
+
   const KeyNamespace& key_namespace() const;
   std::string model_name() const;  // file name of the model
   int n_ctx_per_sequence() const;

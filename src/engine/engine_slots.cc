@@ -168,6 +168,10 @@ Result<SlotFileReport> Engine::erase_slot(int slot) {
   return SlotFileReport{slot, "", *n, 0, engine::ms_between(t0, Clock::now())};
 }
 
+Engine::DecodeStats Engine::decode_stats() const {
+  return DecodeStats{impl_->scheduler->n_decode(), impl_->scheduler->busy_in_decodes()};
+}
+
 std::vector<SlotInfo> Engine::slots() const {
   auto r = on_scheduler<std::vector<SlotInfo>>(*impl_->scheduler,
                                                [this]() -> Result<std::vector<SlotInfo>> { return impl_->scheduler->slot_infos(); });

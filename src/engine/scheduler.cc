@@ -110,6 +110,10 @@ void Scheduler::run() {
       fail_batch("llama_decode returned " + std::to_string(rc) + (detail.empty() ? "" : ": " + detail));
       continue;
     }
+    n_decode_.fetch_add(1, std::memory_order_relaxed);
+    busy_in_decode_.fetch_add(static_cast<std::uint64_t>(std::count_if(slots_.begin(), slots_.end(),
+                                                                         [](const Slot& sl) { return sl.busy(); })),
+                              std::memory_order_relaxed);
     after_decode();
   }
 }

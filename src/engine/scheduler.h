@@ -5,6 +5,7 @@
 // snapshots due, and samples for the slots whose logits were requested.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -79,6 +80,10 @@ class Scheduler {
   Result<std::size_t> clear_slot(int slot);
   std::vector<SlotInfo> slot_infos() const;
 
+  // llama_decode calls so far, and the sequences in their batches summed (any thread).
+  std::uint64_t n_decode() const { return n_decode_.load(std::memory_order_relaxed); }
+  std::uint64_t busy_in_decodes() const { return busy_in_decode_.load(std::memory_order_relaxed); }
+
  private:
   void run();
   // Puts admitted jobs on sequences: a parked sequence they continue, else a free
@@ -122,6 +127,7 @@ class Scheduler {
   std::vector<ParkedEntry> parked_;
   std::uint64_t park_counter_ = 0;  // scheduler thread only
   bool stopping_ = false;
+  std::atomic<std::uint64_t> n_decode_{0}, busy_in_decode_{0};
   std::thread thread_;
 };
 
