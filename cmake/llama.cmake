@@ -18,6 +18,7 @@
 #   KVC_LLAMA_COMMIT     the llama.cpp commit (40 hex) or "unknown"
 #   KVC_LLAMA_BUILD_KEY  scripts/llama-build's compiler/CPU key, or "unknown"
 #   KVC_LLAMA_VOCAB_DIR  directory of the vocab-only GGUFs, or "" if unknown
+#   KVC_LLAMA_TEMPLATES_DIR  llama.cpp's models/templates (chat templates), or ""
 # (the commit goes into the context-parameters hash).
 
 set(KVC_WITH_ENGINE AUTO CACHE STRING "Build the llama.cpp engine layer: ON, OFF or AUTO (ON when llama.cpp is found)")
@@ -87,6 +88,10 @@ set(_kvc_stamp "${_kvc_llama_root}/share/kvc/llama-build.stamp")
 set(KVC_LLAMA_COMMIT "unknown")
 set(KVC_LLAMA_BUILD_KEY "unknown")
 set(KVC_LLAMA_VOCAB_DIR "")
+set(KVC_LLAMA_TEMPLATES_DIR "")
+if(IS_DIRECTORY "${_kvc_llama_root}/share/kvc/templates")
+  set(KVC_LLAMA_TEMPLATES_DIR "${_kvc_llama_root}/share/kvc/templates")
+endif()
 if(EXISTS "${_kvc_stamp}")
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_kvc_stamp}")
   file(STRINGS "${_kvc_stamp}" _kvc_stamp_lines)
@@ -144,4 +149,5 @@ file(CONFIGURE OUTPUT ${CMAKE_BINARY_DIR}/generated/kvc/llama_build.h CONTENT
 #define KVC_LLAMA_COMMIT \"${KVC_LLAMA_COMMIT}\"
 #define KVC_LLAMA_BUILD_KEY \"${KVC_LLAMA_BUILD_KEY}\"
 #define KVC_LLAMA_VOCAB_DIR \"${KVC_LLAMA_VOCAB_DIR}\"
+#define KVC_LLAMA_TEMPLATES_DIR \"${KVC_LLAMA_TEMPLATES_DIR}\"
 ")

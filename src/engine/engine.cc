@@ -193,7 +193,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   if (!chat.ok()) return chat.status();
   impl->chat = std::move(chat.value());
   if (m.embeddings) {
-    if (Status st = engine::open_embedding_context(*impl); !st.ok()) return st;
+    if (Status st = engine::open_embedding_context(*impl, m); !st.ok()) return st;
   }
   impl->quant_bits = engine::quant_bits_for(engine::ftype_quant_name(static_cast<int>(llama_model_ftype(model))));
 

@@ -36,7 +36,7 @@ struct Engine::Impl {
 
 namespace engine {
 // Creates impl.embed_ctx for ModelOptions::embeddings (engine_slots.cc).
-Status open_embedding_context(Engine::Impl& impl);
+Status open_embedding_context(Engine::Impl& impl, const ModelOptions& m);
 }  // namespace engine
 
 }  // namespace kvc

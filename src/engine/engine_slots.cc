@@ -16,8 +16,7 @@ using engine::Clock;
 
 namespace engine {
 
-Status open_embedding_context(Engine::Impl& impl) {
-  const ModelOptions& m = impl.options.model;
+Status open_embedding_context(Engine::Impl& impl, const ModelOptions& m) {
   llama_context_params cp = llama_context_default_params();
   cp.embeddings = true;
   // One sequence, the whole input in one ubatch (non-causal models need that).

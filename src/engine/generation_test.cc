@@ -7,28 +7,38 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "engine/engine_test_util.h"
+#include "kvc/llama_build.h"
 
 namespace kvc::engine::testing {
 namespace {
+
+// llama.cpp's chat templates (models/templates, installed by scripts/llama-build).
+std::string llama_template(const std::string& name) {
+  std::ifstream in(std::string(KVC_LLAMA_TEMPLATES_DIR) + "/" + name);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 struct Fixture {
   kvc::testing::TempDir dir{"kvc-gen"};
   std::string model = tiny_model();
   std::unique_ptr<Engine> engine;
-  Fixture() {
+  explicit Fixture(std::string chat_template = "") {
     if (model.empty()) return;
     auto o = test_options(model, dir.path());
     o.cache.policy.saves_enabled = false;
     o.sticky_sessions = false;
+    o.model.chat_template = std::move(chat_template);
     engine = open_engine(o);
   }
 };
 
-#define KVC_FIXTURE(f)                                                          \
-  Fixture f;                                                                    \
+#define KVC_FIXTURE(f, ...)                                                     \
+  Fixture f{__VA_ARGS__};                                                       \
   if (f.model.empty()) GTEST_SKIP() << "KVC_MKMODEL is not set (run through ctest)"; \
   ASSERT_NE(f.engine, nullptr)
 
@@ -88,7 +98,11 @@ TEST(Generation, BadGrammarIsTheCallersError) {
 // tools → the template's tool-call format and grammar → generated text → the
 // chat parser's tool_calls, streamed deltas agreeing with the whole message.
 TEST(Generation, ToolCallRoundTrip) {
-  KVC_FIXTURE(f);
+  // A template with tool support (ChatML, the default, has none: llama.cpp then
+  // renders no tools, as llama-server does).
+  const std::string qwen = llama_template("Qwen-Qwen2.5-7B-Instruct.jinja");
+  if (qwen.empty()) GTEST_SKIP() << "no llama.cpp templates in " << KVC_LLAMA_TEMPLATES_DIR << " (scripts/llama-build)";
+  KVC_FIXTURE(f, qwen);
   ChatRequest chat;
   chat.messages_json = R"([{"role":"user","content":"What is the weather in Paris?"}])";
   chat.tools_json = R"([{"type":"function","function":{"name":"get_weather","description":"Weather of a city",
@@ -125,14 +139,14 @@ TEST(Generation, ToolCallRoundTrip) {
 
   // The same text fed in pieces: deltas rebuild the call, the name sent once.
   ChatOutputParser inc = f.engine->chat_parser(*prompt);
-  std::string name, arguments;
+  std::string name, arguments, id;
   int names = 0;
   for (std::size_t i = 0; i < streamed.size(); i += 3) {
     auto d = inc.update(std::string_view(streamed).substr(i, 3), true);
     ASSERT_TRUE(d.ok());
     for (const ChatDelta& x : *d) {
       if (!x.tool_call_index) continue;
-      if (!x.tool_call.name.empty()) ++names, name += x.tool_call.name;
+      if (!x.tool_call.name.empty()) ++names, name += x.tool_call.name, id = x.tool_call.id;
       arguments += x.tool_call.arguments;
     }
   }
@@ -140,13 +154,15 @@ TEST(Generation, ToolCallRoundTrip) {
   ASSERT_TRUE(last.ok());
   for (const ChatDelta& x : *last) {
     if (!x.tool_call_index) continue;
-    if (!x.tool_call.name.empty()) ++names, name += x.tool_call.name;
+    if (!x.tool_call.name.empty()) ++names, name += x.tool_call.name, id = x.tool_call.id;
     arguments += x.tool_call.arguments;
   }
   EXPECT_EQ(names, 1);
+  ASSERT_EQ(inc.output().tool_calls.size(), 1u);
+  EXPECT_EQ(id, inc.output().tool_calls[0].id);  // the id the stream announced is the message's
+  EXPECT_EQ(id.size(), 32u);
   EXPECT_EQ(name, "get_weather");
   EXPECT_EQ(common_json::parse(arguments).dump(), args.dump());
-  EXPECT_EQ(inc.output().tool_calls[0].id, inc.output().tool_calls[0].id);
 
   // The tool's answer goes back as a "tool" message; the template renders it.
   ChatRequest turn2 = chat;
