@@ -227,7 +227,8 @@ Result<std::vector<std::string>> translate_llama_args(std::span<const std::strin
           if (i + 1 >= args.size()) return Status(Code::kInvalidArgument, name + ": needs a value");
           value = args[++i];
         }
-        auto v = converted(*f, name, value);
+        const std::string shown = name == "--" + f->kvc ? name : name + " (kvc-server --" + f->kvc + ")";
+        auto v = converted(*f, shown, value);
         if (!v.ok()) return v.status();
         out.push_back("--" + f->kvc + "=" + **v);
         break;

@@ -22,9 +22,10 @@ Opt piece_into(const Json& x, const std::string& field, PromptInput& in) {
   if (x.is_string()) {
     in.pieces.emplace_back(x.get<std::string>());
   } else if (x.is_number_integer()) {
-    const std::int64_t v = x.is_number_unsigned() ? INT64_MAX : x.get<std::int64_t>();
-    if (v < 0 || v > INT32_MAX) return bad_request("'" + field + "' holds token id " + x.dump() + ", which is out of range", field);
-    in.pieces.emplace_back(static_cast<std::int32_t>(v));
+    const bool in_range = x.is_number_unsigned() ? x.get<std::uint64_t>() <= INT32_MAX
+                                                 : x.get<std::int64_t>() >= 0 && x.get<std::int64_t>() <= INT32_MAX;
+    if (!in_range) return bad_request("'" + field + "' holds token id " + x.dump() + ", which is out of range", field);
+    in.pieces.emplace_back(static_cast<std::int32_t>(x.get<std::int64_t>()));
   } else {
     return wrong_type(field, "a string, token ids, or an array of those");
   }

@@ -296,10 +296,8 @@ std::variant<GenerationParams, ApiError> parse_generation(const Json& o, const G
   if (auto e = read_bool(o, "stream", p.stream)) return *e;
   if (auto it = o.find("stream_options"); it != o.end() && !it->is_null()) {
     if (!it->is_object()) return type_error("stream_options", "an object");
-    if (auto e = read_bool(*it, "include_usage", p.include_usage)) {
-      e->param = "stream_options.include_usage";
-      return *e;
-    }
+    if (auto e = read_bool(*it, "include_usage", p.include_usage))
+      return type_error("stream_options.include_usage", "a boolean");
   }
   for (auto [name, flag] : {std::pair{"cache_prompt", &p.cache_prompt}, {"return_tokens", &p.return_tokens},
                             {"return_progress", &p.return_progress}, {"timings_per_token", &p.timings_per_token},

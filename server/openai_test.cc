@@ -27,15 +27,14 @@ ApiError fails(const std::string& body, bool chat = false) {
 }
 
 TEST(OpenAiRequest, CompletionMapsOntoLlamaParams) {
-  auto r = ok(R"({"model":"anything-at-all","prompt":"hi","max_tokens":5,"temperature":0.5,"stop":"
-",
+  auto r = ok(R"({"model":"anything-at-all","prompt":"hi","max_tokens":5,"temperature":0.5,"stop":"END",
                   "stream":true,"user":"u","mirostat":2,"unknown_extension":{"x":1}})");
   EXPECT_FALSE(r.chat);
   EXPECT_EQ(r.model, "anything-at-all");  // any model name is served
   EXPECT_EQ(r.prompt, "hi");
   EXPECT_FALSE(r.llama_params.contains("prompt"));
   EXPECT_FALSE(r.llama_params.contains("model"));
-  EXPECT_EQ(r.llama_params["stop"], Json::array({"\n"}));  // a string stop becomes an array
+  EXPECT_EQ(r.llama_params["stop"], Json::array({"END"}));  // a string stop becomes an array
   EXPECT_EQ(r.llama_params["max_tokens"], 5);
   EXPECT_EQ(r.llama_params["mirostat"], 2);  // llama-server's extra fields pass through
 }
