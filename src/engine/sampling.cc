@@ -23,6 +23,32 @@ common_grammar_type grammar_type(GrammarConstraint::Kind k) {
   return COMMON_GRAMMAR_TYPE_USER;
 }
 
+// The tokens of the template's generation prompt whose pieces spell it exactly,
+// for advancing a grammar over it. common_sampler_init skips a first token that
+// starts with a space the prompt lacks (tokenizers that add one before a special
+// token); with a SentencePiece vocabulary that first token is "▁<" of a text
+// marker such as "<|im_start|>", and skipping it would lose the "<": that token
+// is replaced by the one whose piece is the text without the space.
+std::vector<llama_token> prefill_tokens(const llama_vocab* vocab, const std::string& prompt) {
+  std::vector<llama_token> ids = common_tokenize(vocab, prompt, false, true);
+  if (ids.empty()) return ids;
+  const std::string first = common_token_to_piece(vocab, ids[0], true);
+  if (first.empty() || !std::isspace(static_cast<unsigned char>(first[0])) ||
+      std::isspace(static_cast<unsigned char>(prompt[0])))
+    return ids;
+  const std::string bare = first.substr(1);
+  if (!bare.empty()) {
+    for (llama_token t = 0; t < llama_vocab_n_tokens(vocab); ++t) {
+      if (common_token_to_piece(vocab, t, true) == bare) {
+        ids[0] = t;
+        return ids;
+      }
+    }
+  }
+  ids.erase(ids.begin());  // common's behaviour: a space before a special token
+  return ids;
+}
+
 // The grammar sampler, with triggers turned into llama.cpp's lazy-grammar
 // patterns and tokens the way common_sampler_init does.
 Result<SamplerPtr> make_grammar(const llama_vocab* vocab, const GrammarConstraint& g) {
@@ -80,15 +106,9 @@ Result<SamplerPtr> make_grammar(const llama_vocab* vocab, const GrammarConstrain
   // template already wrote: advance them over it (a user grammar is not).
   const common_grammar cg(grammar_type(g.kind), g.gbnf);
   if (!g.lazy && common_grammar_needs_prefill(cg) && !g.generation_prompt.empty()) {
-    auto ids = common_tokenize(vocab, g.generation_prompt, false, true);
+    auto ids = prefill_tokens(vocab, g.generation_prompt);
     try {
-      for (std::size_t i = 0; i < ids.size(); ++i) {
-        const std::string piece = common_token_to_piece(vocab, ids[i], true);
-        if (i == 0 && !piece.empty() && std::isspace(static_cast<unsigned char>(piece[0])) &&
-            !std::isspace(static_cast<unsigned char>(g.generation_prompt[0])))
-          continue;  // a tokenizer's leading space before a special token
-        llama_sampler_accept(s.get(), ids[i]);
-      }
+      for (const llama_token id : ids) llama_sampler_accept(s.get(), id);
     } catch (const std::exception& e) {
       return bad(std::string("the grammar does not accept the template's generation prompt: ") + e.what());
     }
