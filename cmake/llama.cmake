@@ -124,14 +124,16 @@ endif()
 if(NOT TARGET llama_common)
   add_library(llama_common_base STATIC IMPORTED)
   set_target_properties(llama_common_base PROPERTIES IMPORTED_LOCATION "${_kvc_llama_root}/lib/libllama-common-base.a")
-  add_library(llama_cpp_httplib STATIC IMPORTED)
-  set_target_properties(llama_cpp_httplib PROPERTIES IMPORTED_LOCATION "${_kvc_llama_root}/lib/libcpp-httplib.a"
-                                                     INTERFACE_LINK_LIBRARIES Threads::Threads)
+  # libcpp-httplib.a (llama.cpp's vendored cpp-httplib, which common's download
+  # code uses) is deliberately not linked: kvc never downloads, no object of
+  # common that kvc uses refers to it, and its non-inline httplib:: definitions
+  # would replace the inline ones of the cpp-httplib kvc-server is compiled
+  # against (another version: an ODR violation that crashes the server).
   add_library(llama_common STATIC IMPORTED)
   set_target_properties(llama_common PROPERTIES
     IMPORTED_LOCATION "${_kvc_common_lib}"
     IMPORTED_LINK_INTERFACE_LANGUAGES CXX
-    INTERFACE_LINK_LIBRARIES "llama_common_base;llama_cpp_httplib;llama;ggml::ggml;Threads::Threads")
+    INTERFACE_LINK_LIBRARIES "llama_common_base;llama;ggml::ggml;Threads::Threads")
   # SYSTEM, like llama's own headers: warnings in them are not kvc's. The vendor/
   # directory holds the nlohmann/ headers common's sources were built with; kvc's
   # code keeps using Debian's (common's public headers expose no nlohmann type).
