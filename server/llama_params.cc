@@ -412,6 +412,8 @@ Json generation_settings_json(const GenerationParams& p, const std::string& mode
               {"dry_penalty_last_n", s.dry_penalty_last_n},
               {"dry_sequence_breakers", s.dry_sequence_breakers},
               {"mirostat", s.mirostat},
+              {"adaptive_target", s.adaptive_target},
+              {"adaptive_decay", s.adaptive_decay},
               {"mirostat_tau", s.mirostat_tau},
               {"mirostat_eta", s.mirostat_eta},
               {"stop", s.stop},
