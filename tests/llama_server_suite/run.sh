@@ -25,7 +25,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 [ $# -ge 3 ] || { echo "usage: $0 KVC_SERVER KVC_MKMODEL SUITE_DIR [--baseline] [pytest args…]" >&2; exit 2; }
-server=$1 mkmodel=$2 suite=$3
+server=$(realpath "$1") mkmodel=$(realpath "$2") suite=$(realpath "$3")
 shift 3
 baseline=""
 if [ "${1:-}" = "--baseline" ]; then baseline=--baseline; shift; fi
