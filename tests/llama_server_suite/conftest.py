@@ -35,8 +35,8 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     deps = _model_dependent()
     for item in items:
-        name = item.nodeid.split("/")[-1]
-        base = name.split("[")[0]
+        name = item.name                 # test_x[params]
+        base = name.split("[")[0]        # test_x
         why = deps.get(name) or deps.get(base)
         if why:
             item.add_marker(pytest.mark.model_dependent(why))

@@ -38,7 +38,7 @@ def main():
     print("  model-dependent:       %d of %d passed" % (dep_pass, len(dep)))
     print("  deliberate differences: %d of %d passed" % (diff_pass, len(diff)))
     for name, status, why in rows:
-        if status != "pass":
+        if status != "pass" or baseline:
             print("  %-4s %s%s" % (status, name, "  [%s]" % why if why else ""))
     skipped = [r for r in rows if r[1] == "skip"]
     if skipped:
