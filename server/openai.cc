@@ -264,12 +264,12 @@ ApiError not_supported(std::string message) {
   return ApiError{501, std::move(message), "not_supported_error", "", "not_supported"};
 }
 
-ApiError exceed_context_error(std::size_t n_prompt_tokens, std::size_t n_ctx) {
+ApiError exceed_context_error(std::size_t n_prompt_tokens, std::size_t n_ctx, std::string param) {
   ApiError e{400,
              "the request exceeds the available context size: the prompt has " + std::to_string(n_prompt_tokens) +
                  " tokens and the context holds " + std::to_string(n_ctx) +
                  " per sequence (--ctx-size / --parallel); shorten the prompt or raise --ctx-size",
-             "exceed_context_size_error", "", "context_length_exceeded"};
+             "exceed_context_size_error", std::move(param), "context_length_exceeded"};
   e.extra = Json{{"n_prompt_tokens", n_prompt_tokens}, {"n_ctx", n_ctx}};
   return e;
 }

@@ -39,8 +39,9 @@ std::string dump(const Json& j);
 ApiError bad_request(std::string message, std::string param = "", std::string code = "invalid_value");
 // 501 not_supported_error (e.g. embeddings on a server started without them).
 ApiError not_supported(std::string message);
-// llama-server's 400 exceed_context_size_error, with n_prompt_tokens and n_ctx.
-ApiError exceed_context_error(std::size_t n_prompt_tokens, std::size_t n_ctx);
+// llama-server's 400 exceed_context_size_error, with n_prompt_tokens and n_ctx
+// (param: the field that holds the prompt).
+ApiError exceed_context_error(std::size_t n_prompt_tokens, std::size_t n_ctx, std::string param = "");
 // The HTTP error of an engine Status (kInvalidArgument → 400, kCancelled and
 // kUnavailable → 503, anything else → 500).
 ApiError engine_error(const Status& st);

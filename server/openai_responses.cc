@@ -204,6 +204,7 @@ Json chat_final_chunk(const ResponseContext& c, const CompletionResult& result, 
   j["choices"] = Json::array({Json{{"index", 0},
                                    {"finish_reason", openai_finish_reason(result.report.finish_reason, has_tool_calls)},
                                    {"delta", Json::object()}}});
+  j["usage"] = usage_json(result.report);  // kvc's last chunk always carries usage (llama-server's: with include_usage)
   j["kvc"] = kvc_json(result.report, result.tokens);
   if (with_timings) j["timings"] = timings_json(result.report);
   return j;

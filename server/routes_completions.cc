@@ -83,7 +83,7 @@ std::optional<ApiError> prepare(App& app, Prepared& p) {
   const std::size_t n = out.prompt_tokens->size();
   const auto limit = static_cast<std::size_t>(app.engine.n_ctx_per_sequence());
   if (n == 0) return bad_request("the prompt is empty", p.oai.chat ? "messages" : "prompt");
-  if (n >= limit) return exceed_context_error(n, limit);
+  if (n >= limit) return exceed_context_error(n, limit, p.oai.chat ? "messages" : "prompt");
   return std::nullopt;
 }
 
