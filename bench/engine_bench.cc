@@ -44,209 +44,13 @@
 #include <vector>
 
 #include "engine/llama_handles.h"
+#include "engine_bench_util.h"
+#include "engine_figures.h"
 #include "kvc/engine.h"
 
-namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using namespace engine_bench;  // NOLINT: this program's own helpers
 
 namespace {
-
-// ---------------------------------------------------------------- utilities --
-
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-double process_cpu_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
-}
-
-std::string loadavg() {
-  std::ifstream f("/proc/loadavg");
-  double a = 0, b = 0, c = 0;
-  f >> a >> b >> c;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.2f %.2f %.2f", a, b, c);
-  return buf;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-std::vector<int> parse_list(const std::string& s) {
-  std::vector<int> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(std::atoi(item.c_str()));
-  return out;
-}
-
-// Drops a file's pages from the page cache (clean pages only, hence the
-// fdatasync first); returns the fraction still resident afterwards (mincore).
-double drop_from_page_cache(const fs::path& p) {
-  const int fd = ::open(p.c_str(), O_RDONLY);
-  if (fd < 0) return -1;
-  ::fdatasync(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  struct stat st{};
-  double resident = -1;
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
-    void* m = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
-    if (m != MAP_FAILED) {
-      const long page = ::sysconf(_SC_PAGESIZE);
-      const std::size_t pages = (static_cast<std::size_t>(st.st_size) + page - 1) / page;
-      std::vector<unsigned char> vec(pages);
-      if (::mincore(m, static_cast<std::size_t>(st.st_size), vec.data()) == 0) {
-        std::size_t in = 0;
-        for (unsigned char c : vec) in += c & 1;
-        resident = static_cast<double>(in) / static_cast<double>(pages);
-      }
-      ::munmap(m, static_cast<std::size_t>(st.st_size));
-    }
-  }
-  ::close(fd);
-  return resident;
-}
-
-// Drops every file under `dir`; returns the largest resident fraction left.
-double drop_dir_from_page_cache(const fs::path& dir) {
-  double worst = 0;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) worst = std::max(worst, drop_from_page_cache(e.path()));
-  return worst;
-}
-
-// Deterministic, varied English-like text.
-class TextGen {
- public:
-  explicit TextGen(std::uint64_t seed) : rng_(seed) {}
-  std::string words(int n) {
-    static const char* const kWords[] = {
-        "the", "a", "cache", "keeps", "prompt", "state", "on", "disk", "and", "restores", "it", "later", "when",
-        "another", "request", "shares", "its", "prefix", "model", "layer", "tensor", "token", "attention", "value",
-        "key", "matrix", "server", "client", "replies", "quickly", "slowly", "because", "every", "turn", "resends",
-        "whole", "conversation", "history", "river", "mountain", "garden", "library", "engine", "winter", "summer",
-        "question", "answer", "describe", "explain", "compare", "measure", "seven", "twelve", "hundred", "blue",
-        "green", "careful", "simple", "strange", "bright", "ancient", "modern", "quiet", "loud", "small", "large",
-        "report", "table", "figure", "number", "program", "function", "memory", "thread", "queue", "file",
-        "directory", "write", "read", "verify", "checksum", "hash", "align", "boundary", "stride", "walk", "index",
-        "trie", "lease", "tier", "quota", "evict", "pressure", "policy", "session", "resume", "parent", "child",
-        "Paris", "Tokyo", "Lisbon", "Nairobi", "Quito", "Oslo", "coffee", "bread", "music", "painting", "bicycle",
-        "train", "airport", "harbour", "lighthouse", "festival", "recipe", "science", "history", "poetry"};
-    static const char* const kPunct[] = {",", ".", "?", ";", ":", "!"};
-    std::string out;
-    bool cap = true;
-    for (int i = 0; i < n; ++i) {
-      std::string w = kWords[rng_() % (sizeof kWords / sizeof kWords[0])];
-      if (rng_() % 11 == 0) w = std::to_string(rng_() % 10000);
-      if (cap && !w.empty() && w[0] >= 'a' && w[0] <= 'z') w[0] = static_cast<char>(w[0] - 'a' + 'A');
-      cap = false;
-      if (!out.empty()) out += ' ';
-      out += w;
-      if (rng_() % 9 == 0) {
-        const char* p = kPunct[rng_() % (sizeof kPunct / sizeof kPunct[0])];
-        out += p;
-        cap = p[0] == '.' || p[0] == '?' || p[0] == '!';
-      }
-    }
-    return out + ".";
-  }
-
- private:
-  std::mt19937_64 rng_;
-};
-
-struct Config {
-  std::string model;
-  std::string out_dir = ".";
-  std::string work_dir;
-  int threads = 2;
-  std::vector<int> sizes = {512, 2048, 4096};
-  int turns = 10;
-  int reply_tokens = 12;
-  int small_align = 256;
-  int reps = 5;
-  int n_ctx = 4608;  // ≥ 4096 + generation, padded to 256
-  bool quick = false;
-  bool chat_full_small_align = false;
-  bool chat_replay = false;  // stride-only chat configs replayed without the model
-  bool skip_ttft = false;
-  bool skip_chat = false;
-};
-
-kvc::EngineOptions engine_options(const Config& c, const fs::path& cache_dir, std::int64_t align, bool any_prefix) {
-  kvc::EngineOptions o;
-  o.model.path = c.model;
-  o.model.n_ctx = c.n_ctx;
-  o.model.threads = c.threads;
-  o.cache.tiers = {{kvc::TierKind::kDisk, cache_dir.string(), 64ull << 30}};
-  o.cache.watch_directories = false;
-  o.cache.policy.boundary_align_tokens = align;  // everything else: the default policy
-  o.any_prefix_lookup = any_prefix;
-  return o;
-}
-
-std::unique_ptr<kvc::Engine> open_engine(const kvc::EngineOptions& o, double* open_ms = nullptr) {
-  const auto t0 = Clock::now();
-  auto e = kvc::Engine::open(o);
-  if (!e.ok()) {
-    std::fprintf(stderr, "engine_bench: %s\n", e.status().to_string().c_str());
-    std::exit(1);
-  }
-  // One short request first (below min_tokens: no lookup hit, no save), so that the
-  // first decode's one-time setup (graph and buffer allocation) is not counted
-  // against the first measured request.
-  kvc::CompletionRequest warmup;
-  warmup.prompt_tokens = std::vector<std::int32_t>{1, 450, 4996, 17354, 1701, 432};
-  warmup.sampling.max_tokens = 1;
-  if (auto r = (*e)->complete(warmup); !r.ok()) {
-    std::fprintf(stderr, "engine_bench: warm-up request failed: %s\n", r.status().to_string().c_str());
-    std::exit(1);
-  }
-  if (open_ms) *open_ms = ms_since(t0);
-  return std::move(e.value());
-}
-
-struct Timed {
-  kvc::CompletionResult result;
-  double cpu_ms = 0;
-  double wall_ms = 0;
-  std::string load;
-};
-
-Timed run(kvc::Engine& e, const std::vector<std::int32_t>& prompt, int max_tokens) {
-  kvc::CompletionRequest req;
-  req.prompt_tokens = prompt;
-  req.sampling.max_tokens = max_tokens;
-  Timed t;
-  t.load = loadavg();
-  const double c0 = process_cpu_ms();
-  const auto t0 = Clock::now();
-  auto r = e.complete(req);
-  t.wall_ms = ms_since(t0);
-  t.cpu_ms = process_cpu_ms() - c0;
-  if (!r.ok()) {
-    std::fprintf(stderr, "engine_bench: request failed: %s\n", r.status().to_string().c_str());
-    std::exit(1);
-  }
-  t.result = std::move(r.value());
-  return t;
-}
-
-// The run with the median time to first token (the upper median for an even count).
-Timed median_run(std::vector<Timed> runs) {
-  std::sort(runs.begin(), runs.end(), [](const Timed& a, const Timed& b) {
-    return a.result.report.time_to_first_token_ms < b.result.report.time_to_first_token_ms;
-  });
-  return runs[runs.size() / 2];
-}
-
-std::string path_of(const kvc::RequestReport& r) { return std::string(kvc::lookup_path_name(r.path)); }
 
 // ------------------------------------------------------------- a) and b) --
 
@@ -268,24 +72,8 @@ struct RestoreRow {
   double floor_set = 0;
   double kvc_total_dropped = 0, llama_load_dropped = 0;  // page cache dropped
   double kvc_save = 0, llama_save = 0, llama_save_sync = 0, get_data = 0;
+  SnapshotFigures snapshot;  // the engine's save snapshot against get_data into a ready buffer
 };
-
-std::vector<std::int32_t> sized_prompt(kvc::Engine& e, int n, std::uint64_t seed) {
-  TextGen g(seed);
-  std::string text = "Document ";
-  text += std::to_string(seed);
-  text += ". ";
-  text += g.words(n + n / 2);
-  auto ids = e.tokenize(text, true);
-  while (ids.ok() && ids->size() < static_cast<std::size_t>(n)) {
-    text += ' ';
-    text += g.words(n / 2 + 16);
-    ids = e.tokenize(text, true);
-  }
-  if (!ids.ok()) std::exit(1);
-  ids->resize(static_cast<std::size_t>(n));
-  return *ids;
-}
 
 void print_report(const char* label, int n, const Timed& t) {
   const kvc::RequestReport& r = t.result.report;
@@ -337,7 +125,7 @@ std::vector<RestoreRow> restore_comparison(const Config& c, const kvc::EngineOpt
       // kvc: lookup by key, whole-file read with CRC and key verification, set_data.
       auto t0 = Clock::now();
       auto lease = (*cache)->checkout(*key);
-      auto file = lease.ok() ? (*cache)->load(*lease) : kvc::Result<kvc::LoadedFile>(lease.status());
+      auto file = lease.ok() ? (*cache)->load(*lease) : kvc::Result<kvc::LoadedRow>(lease.status());
       if (!file.ok()) {
         std::fprintf(stderr, "engine_bench: load of %s failed: %s\n", key->hex().c_str(), file.status().to_string().c_str());
         std::exit(1);
@@ -345,18 +133,18 @@ std::vector<RestoreRow> restore_comparison(const Config& c, const kvc::EngineOpt
       const double load_ms = ms_since(t0);
       const auto t1 = Clock::now();
       const std::size_t read = llama_state_seq_set_data(
-          ctx.get(), reinterpret_cast<const std::uint8_t*>(file->payload.data()), file->payload.size(), 0);
+          ctx.get(), reinterpret_cast<const std::uint8_t*>(file->file.payload().data()), file->file.payload().size(), 0);
       const double set_ms = ms_since(t1);
-      if (read != file->payload.size()) {
-        std::fprintf(stderr, "engine_bench: set_data consumed %zu of %zu bytes\n", read, file->payload.size());
+      if (read != file->file.payload().size()) {
+        std::fprintf(stderr, "engine_bench: set_data consumed %zu of %zu bytes\n", read, file->file.payload().size());
         std::exit(1);
       }
       kl.push_back(load_ms);
       ks.push_back(set_ms);
       kt.push_back(load_ms + set_ms);
       if (rep == 0) {
-        payload.assign(file->payload.begin(), file->payload.end());
-        tokens = file->meta.tokens;
+        payload.assign(file->file.payload().begin(), file->file.payload().end());
+        tokens = file->file.meta->tokens;
         row.row_tokens = tokens.size();
         row.state_bytes = payload.size();
       }
@@ -371,6 +159,7 @@ std::vector<RestoreRow> restore_comparison(const Config& c, const kvc::EngineOpt
       llama_state_seq_set_data(ctx.get(), reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size(), 0);
       fl.push_back(ms_since(t0));
     }
+    row.snapshot = measure_snapshot(ctx.get(), payload, tokens.size(), c.reps);
     // Saves: kvc (get_data + Cache::save, synchronous: write, fdatasync, rename,
     // directory fsync) and llama.cpp's save_file (fwrite, no fsync; + fdatasync).
     const std::vector<llama_token> ltok(tokens.begin(), tokens.end());
@@ -378,7 +167,7 @@ std::vector<RestoreRow> restore_comparison(const Config& c, const kvc::EngineOpt
     for (int rep = 0; rep < c.reps; ++rep) {
       (*scratch)->gc();
       auto t0 = Clock::now();
-      std::vector<std::byte> snap(llama_state_seq_get_size(ctx.get(), 0));
+      kvc::ByteBuffer snap = kvc::BufferPool::shared().acquire(llama_state_seq_get_size(ctx.get(), 0));
       llama_state_seq_get_data(ctx.get(), reinterpret_cast<std::uint8_t*>(snap.data()), snap.size(), 0);
       gd.push_back(ms_since(t0));
       kvc::SaveRequest sr;
@@ -425,8 +214,8 @@ std::vector<RestoreRow> restore_comparison(const Config& c, const kvc::EngineOpt
       auto t0 = Clock::now();
       auto lease = (*cache)->checkout(*key);
       auto file = (*cache)->load(*lease);
-      llama_state_seq_set_data(ctx.get(), reinterpret_cast<const std::uint8_t*>(file->payload.data()),
-                               file->payload.size(), 0);
+      llama_state_seq_set_data(ctx.get(), reinterpret_cast<const std::uint8_t*>(file->file.payload().data()),
+                               file->file.payload().size(), 0);
       ktd.push_back(ms_since(t0));
       drop_from_page_cache(lfile);
       lld.push_back(llama_load());
@@ -448,6 +237,9 @@ std::vector<RestoreRow> restore_comparison(const Config& c, const kvc::EngineOpt
                 row.n, row.row_tokens, static_cast<double>(row.state_bytes) / (1 << 20), row.kvc_total,
                 row.kvc_load, row.kvc_set, row.llama_load, row.floor_set, row.kvc_total_dropped,
                 row.llama_load_dropped, row.kvc_save, row.get_data, row.llama_save, row.llama_save_sync);
+    std::printf("  n=%-5d snapshot for a save: engine %.1f ms (one get_data, size known), get_data into a ready "
+                "buffer %.1f ms, get_size dry run %.1f ms\n",
+                row.n, row.snapshot.engine_ms, row.snapshot.ready_ms, row.snapshot.get_size_ms);
     std::fflush(stdout);
     out.push_back(row);
   }
@@ -459,6 +251,9 @@ std::vector<RestoreRow> restore_comparison(const Config& c, const kvc::EngineOpt
 struct ChatTurn {
   std::vector<std::int32_t> prompt;
   std::size_t user_tokens = 0;
+  // What this turn could reuse: the previous turn's prompt and reply tokens
+  // (its whole previous conversation; 0 for the first turn).
+  std::size_t reusable = 0;
 };
 
 struct ChatPoint {
@@ -495,7 +290,7 @@ void replay_stride_walk(const fs::path& dir, ChatConfig& cfg, const std::vector<
     const std::vector<std::uint32_t> prompt(trace[t].prompt.begin(), trace[t].prompt.end());
     std::size_t cached = 0;
     {
-      kvc::PrefixHit hit = (*cache)->longest_prefix(ns, prompt);
+      kvc::PrefixHit hit = (*cache)->longest_prefix(ns, prompt, floor);
       if (hit.lease && hit.length >= floor) cached = hit.length;
     }
     if (policy.allows_cold(prompt.size())) {
@@ -551,7 +346,8 @@ void run_chat(const Config& c, const fs::path& work, std::vector<ChatConfig>& co
         if (!text.ok()) std::exit(1);
         auto ids = e->tokenize(text->prompt, true);
         if (!ids.ok()) std::exit(1);
-        trace.push_back({*ids, e->tokenize(user, false)->size()});
+        const std::size_t reusable = trace.empty() ? 0 : trace.back().prompt.size() + replies.back().size();
+        trace.push_back({*ids, e->tokenize(user, false)->size(), reusable});
         Timed r = run(*e, *ids, c.reply_tokens);
         replies.push_back(r.result.tokens);
         msgs.push_back({"assistant", r.result.text});
@@ -587,19 +383,6 @@ void run_chat(const Config& c, const fs::path& work, std::vector<ChatConfig>& co
   }
 }
 
-// --------------------------------------------------------------- output --
-
-std::string machine() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line, name;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) {
-      name = line.substr(line.find(':') + 2);
-      break;
-    }
-  return name + ", " + std::to_string(::sysconf(_SC_NPROCESSORS_ONLN)) + " CPUs";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -628,12 +411,19 @@ int main(int argc, char** argv) {
     else if (a == "--chat-replay-stride") c.chat_replay = true;
     else if (a == "--skip-ttft") c.skip_ttft = true;
     else if (a == "--skip-chat") c.skip_chat = true;
+    else if (a == "--figures") c.figures = true;
+    else if (a == "--miss-tokens") c.miss_tokens = std::atoi(next().c_str());
+    else if (a == "--miss-reps") c.miss_reps = std::atoi(next().c_str());
     else {
       std::printf(
           "usage: engine_bench --model FILE [--out-dir DIR] [--work-dir DIR] [--threads N] [--sizes 512,2048,4096]\n"
           "                    [--turns 10] [--reply-tokens 12] [--small-align 256] [--reps 5] [--n-ctx 4608]\n"
           "                    [--quick] [--chat-full-small-align] [--chat-replay-stride] [--skip-ttft] [--skip-chat]\n"
+          "                    [--figures] [--miss-tokens 1056] [--miss-reps 3]\n"
           "--quick: sizes up to 2048, 3 repetitions, replies of 8 tokens, stride-only chat replayed.\n"
+          "--figures: also d) the miss path (P9: misses with the cache on vs off, interleaved pairs) and\n"
+          "  engine_figures.json, every engine figure of the issue-12 table (bench/figures_table.py prints it);\n"
+          "  the stride-only chat configurations are replayed.\n"
           "--chat-replay-stride: the stride-walk-only chat configurations replayed through a Cache\n"
           "  (Cache::longest_prefix, the engine's cold-save rule, stand-in payloads) instead of run on the model.\n");
       return a == "-h" || a == "--help" ? 0 : 2;
@@ -649,6 +439,7 @@ int main(int argc, char** argv) {
     c.reply_tokens = std::min(c.reply_tokens, 8);
     c.chat_replay = true;
   }
+  if (c.figures) c.chat_replay = true;
   const fs::path work = c.work_dir.empty() ? fs::temp_directory_path() / ("kvc-engine-bench-" + std::to_string(::getpid()))
                                            : fs::path(c.work_dir);
   fs::create_directories(work);
@@ -667,6 +458,7 @@ int main(int argc, char** argv) {
   const fs::path ttft_dir = work / "ttft-cache";
   const auto eo = engine_options(c, ttft_dir, 2048, true);
   double open_cold = 0, open_warm = 0, open_dropped = 0;
+  kvc::EngineStats cold_stats;  // saves of the cold runs: time they blocked the decode loop
   if (!c.skip_ttft) {
     fs::remove_all(ttft_dir);
     std::printf("\n== a) time to first token, cold then warm (default policy, disk tier %s)\n", ttft_dir.c_str());
@@ -682,6 +474,7 @@ int main(int argc, char** argv) {
         ttft.push_back(std::move(row));
       }
       e->cache().flush();
+      cold_stats = e->stats();
     }  // shutdown: every save is on disk
     {
       auto e = open_engine(eo, &open_warm);  // a fresh Engine: fresh Cache (directory scan), fresh context
@@ -724,6 +517,9 @@ int main(int argc, char** argv) {
     chat.push_back({"stride walk only, align " + sa + tag, c.small_align, false, rp, {}});
     run_chat(c, work, chat, trace);
   }
+  // ---- d) miss path ----
+  MissPathFigures miss;
+  if (c.figures) miss = measure_miss_path(c, work);
   const double total_s = ms_since(wall0) / 1000;
   const std::string load_end = loadavg();
 
@@ -848,14 +644,111 @@ int main(int argc, char** argv) {
         std::snprintf(buf, sizeof buf, " **%zu (%.0f%%), %.0f s** |", sum_cached[k], share, sum_ttft[k] / 1000);
       md << buf;
     }
+    std::size_t reusable = 0;
+    for (const ChatTurn& t : trace) reusable += t.reusable;
+    const std::size_t first = chat[0].points.empty() ? 0 : chat[0].points[0].cached;
+    std::snprintf(buf, sizeof buf,
+                  "\n\nReusable tokens (each turn's previous prompt + reply): %zu; the full lookup served %zu of them "
+                  "after the first turn (%.2f%%).",
+                  reusable, sum_cached[0] - first,
+                  100.0 * static_cast<double>(sum_cached[0] - first) / static_cast<double>(std::max<std::size_t>(reusable, 1)));
+    md << buf;
     md << "\n\nEach cell: cached tokens (time to first token). Last row: cached tokens over all turns "
           "(share of all prompt tokens), summed time to first token. \"(replayed)\": the trace's prompts replayed "
           "through Cache::longest_prefix with the engine's cold-save rule, without the model (no timings).\n";
   }
+  if (!restore.empty()) {
+    md << "\n### The save snapshot on the decode thread (median of " << c.reps << ")\n\n"
+       << "| prompt tokens | state | engine snapshot (one get_data, size known) | get_data into a ready buffer | "
+          "ratio | get_size dry run (avoided) |\n|---:|---:|---:|---:|---:|---:|\n";
+    for (const RestoreRow& r : restore) {
+      std::snprintf(buf, sizeof buf, "| %d | %.1f MiB | %.1f ms | %.1f ms | %.2f | %.1f ms |\n", r.n,
+                    static_cast<double>(r.snapshot.state_bytes) / (1 << 20), r.snapshot.engine_ms, r.snapshot.ready_ms,
+                    r.snapshot.engine_ms / std::max(r.snapshot.ready_ms, 1e-6), r.snapshot.get_size_ms);
+      md << buf;
+    }
+    if (cold_stats.saves > 0) {
+      std::snprintf(buf, sizeof buf,
+                    "\nThe cold runs' %llu saves blocked the decode loop %.1f ms each on average (longest %.1f ms; "
+                    "CPU time %.1f ms each); %llu of them asked llama.cpp for the state size.\n",
+                    static_cast<unsigned long long>(cold_stats.saves),
+                    static_cast<double>(cold_stats.save_blocked_ns) / 1e6 / static_cast<double>(cold_stats.saves),
+                    static_cast<double>(cold_stats.save_blocked_max_ns) / 1e6,
+                    static_cast<double>(cold_stats.save_blocked_cpu_ns) / 1e6 / static_cast<double>(cold_stats.saves),
+                    static_cast<unsigned long long>(cold_stats.state_size_dry_runs));
+      md << buf;
+    }
+  }
+  if (c.figures && !miss.ttft_on.empty()) {
+    const double on = median(miss.ttft_on), off = median(miss.ttft_off);
+    md << "\n### Miss path (P9): " << miss.prompt_tokens << "-token misses, cache on vs off (" << miss.reps
+       << " interleaved pairs, medians)\n\n| | cache on | cache off | difference |\n|---|---:|---:|---:|\n";
+    std::snprintf(buf, sizeof buf, "| time to first token | %.1f ms | %.1f ms | %+.2f%% |\n", on, off, 100.0 * (on / off - 1));
+    md << buf;
+    const double ton = median(miss.total_on), toff = median(miss.total_off);
+    std::snprintf(buf, sizeof buf, "| whole request | %.1f ms | %.1f ms | %+.2f%% |\n", ton, toff, 100.0 * (ton / toff - 1));
+    md << buf;
+    std::snprintf(buf, sizeof buf,
+                  "\nOn the request path the cache costs %.3f ms of lookups and %.2f ms of save snapshots (%zu saves; "
+                  "CPU time %.2f ms) per request: %.3f%% of the cache-off time to first token. Load %s before, %s after.\n",
+                  miss.lookup_ms, miss.save_blocked_ms, miss.saves_per_request, miss.save_blocked_cpu_ms,
+                  100.0 * (miss.lookup_ms + miss.save_blocked_ms) / std::max(off, 1e-6), miss.load_before.c_str(),
+                  miss.load_after.c_str());
+    md << buf;
+  }
+  if (c.figures) {
+    FiguresJson fj;
+    fj.load_start = load_start;
+    fj.load_end = load_end;
+    fj.machine = machine();
+    fj.model = fs::path(c.model).filename().string();
+    fj.threads = c.threads;
+    if (!ttft.empty()) {
+      const TtftRow& t = ttft.back();
+      fj.p1_tokens = t.n;
+      fj.cold_ttft_ms = t.cold.result.report.time_to_first_token_ms;
+      fj.warm_ttft_ms = t.warm.result.report.time_to_first_token_ms;
+      fj.warm_restore_ms = t.warm.result.report.restore_ms;
+      fj.warm_prefilled = t.warm.result.report.prefilled_tokens;
+      fj.warm_logits_from_cache = t.warm.result.report.logits_from_cache;
+    }
+    if (!restore.empty()) {
+      const RestoreRow& r = restore.back();
+      fj.state_bytes = r.state_bytes;
+      fj.kvc_restore_ms = r.kvc_total;
+      fj.kvc_load_ms = r.kvc_load;
+      fj.kvc_set_ms = r.kvc_set;
+      fj.llama_load_file_ms = r.llama_load;
+      fj.set_data_floor_ms = r.floor_set;
+      fj.snapshot = r.snapshot;
+      fj.kvc_save_ms = r.kvc_save;
+      fj.llama_save_sync_ms = r.llama_save_sync;
+    }
+    fj.cold_saves = cold_stats.saves;
+    fj.cold_save_blocked_ms =
+        cold_stats.saves ? static_cast<double>(cold_stats.save_blocked_ns) / 1e6 / static_cast<double>(cold_stats.saves) : 0;
+    fj.cold_save_blocked_max_ms = static_cast<double>(cold_stats.save_blocked_max_ns) / 1e6;
+    fj.cold_save_blocked_cpu_ms = cold_stats.saves ? static_cast<double>(cold_stats.save_blocked_cpu_ns) / 1e6 /
+                                                         static_cast<double>(cold_stats.saves)
+                                                   : 0;
+    fj.cold_dry_runs = cold_stats.state_size_dry_runs;
+    if (!chat.empty()) {
+      fj.chat_turns = static_cast<int>(chat[0].points.size());
+      for (std::size_t t = 0; t < chat[0].points.size() && t < trace.size(); ++t) {
+        fj.chat_prompt_tokens += trace[t].prompt.size();
+        fj.chat_cached += chat[0].points[t].cached;
+        fj.chat_reusable += trace[t].reusable;
+        if (t > 0) fj.chat_cached_after_first += chat[0].points[t].cached;
+      }
+    }
+    fj.miss = miss;
+    write_figures_json(out / "engine_figures.json", fj);
+  }
   const std::string mds = md.str();
   std::ofstream(out / "engine_results.md") << mds;
   std::printf("\n%s", mds.c_str());
-  std::printf("\nwritten: %s/engine_{ttft,restore,chat}.csv, engine_results.md (%.0f s in all)\n", out.c_str(), total_s);
+  std::printf("\nwritten: %s/engine_{ttft,restore,chat}.csv, engine_results.md%s (%.0f s in all)\n", out.c_str(),
+              c.figures ? ", engine_figures.json" : "", total_s);
   if (c.work_dir.empty()) fs::remove_all(work);
   return 0;
 }

@@ -73,6 +73,7 @@ struct TierFixture {
     cache = std::move(opened).value();
   }
   std::string raw_dir() const { return dir->path(); }
+  std::string row_path(const kvc::Key& key) const { return dir->path() + "/tier/" + key.hex() + ".kvc"; }
 };
 
 TierFixture& fixture(kvc::TierKind kind) {
@@ -98,7 +99,7 @@ kvc::SaveRequest make_request(std::size_t bytes) {
   kvc::SaveRequest req;
   req.ns = bench_ns();
   req.tokens = random_tokens(kTokens, next_seed());
-  req.payload = payload(bytes);  // a copy, outside the timing: save() takes it by move
+  req.payload = kvc::ByteBuffer::copy_of(payload(bytes));  // a copy, outside the timing: save() takes it by move
   req.reason = kvc::SaveReason::kCold;
   return req;
 }
@@ -110,8 +111,8 @@ std::vector<std::byte> file_bytes(const kvc::SaveRequest& req) {
   in.tokens = req.tokens;
   in.save_reason = req.reason;
   in.producer_version = "kvc bench";
-  auto bytes = kvc::format::build_prefix(in, req.payload);
-  bytes.insert(bytes.end(), req.payload.begin(), req.payload.end());
+  auto bytes = kvc::format::build_prefix(in, req.payload.span());
+  bytes.insert(bytes.end(), req.payload.span().begin(), req.payload.span().end());
   return bytes;
 }
 
@@ -267,13 +268,13 @@ void load_bench(benchmark::State& state, kvc::TierKind kind, bool cold) {
   }
   double cpu = 0;
   for (auto _ : state) {
-    if (cold) drop_from_page_cache(row.lease.row().location);
+    if (cold) drop_from_page_cache(f.row_path(row.lease.row().key));
     const double c0 = kvc::bench::thread_cpu_seconds();
     const auto t0 = Clock::now();
     auto loaded = f.cache->load(row.lease);
     state.SetIterationTime(seconds_since(t0));
     cpu += kvc::bench::thread_cpu_seconds() - c0;
-    if (!loaded.ok() || loaded->payload.size() != bytes) {
+    if (!loaded.ok() || loaded->file.payload().size() != bytes) {
       state.SkipWithError(("load: " + loaded.status().to_string()).c_str());
       break;
     }
@@ -293,7 +294,7 @@ void load_baseline(benchmark::State& state, kvc::TierKind kind, bool cold) {
     state.SkipWithError(row.error.c_str());
     return;
   }
-  const std::string path = row.lease.row().location;
+  const std::string path = f.row_path(row.lease.row().key);
   double cpu = 0;
   for (auto _ : state) {
     if (cold) drop_from_page_cache(path);

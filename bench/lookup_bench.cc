@@ -21,6 +21,11 @@
 //   BM_{Index,Cache}Lease/threads:N checkout + release throughput on 1 and 2 threads,
 //                                   each thread walking its own sequence of keys
 //     baseline (index): the naive single-mutex map
+//   BM_EvictNext/rows:N             one eviction from a tier of N rows whose recency
+//                                   varies (Index::evict_next + finish_evict; a new row
+//                                   registered each time keeps N constant)
+//     baseline: what eviction did before the per-tier heaps — sort every candidate
+//     (Index::eviction_candidates, O(n log n)) and take the first
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -60,7 +65,6 @@ kvc::index::RowInfo make_row(const kvc::KeyNamespace& ns, std::vector<std::uint3
   kvc::index::RowInfo info;
   info.ns = ns;
   info.key = kvc::derive_key(ns, tokens);
-  info.tier = 0;
   info.size = 72 + 4 * tokens.size() + 4096;
   info.header.cached_token_count = static_cast<std::uint32_t>(tokens.size());
   info.tokens = std::make_shared<const std::vector<std::uint32_t>>(std::move(tokens));
@@ -90,15 +94,15 @@ struct ExactFixture {
       auto row = make_row(ns, random_tokens(kRowTokens, 1000 + i));
       hit.push_back(row.key);
       naive.emplace(row.key, NaiveRow{});
-      index.register_row(std::move(row), 0, false);
+      index.register_copy(std::move(row), 0, 0, false);
       miss.push_back(kvc::derive_key(ns, random_tokens(kRowTokens, 900'000 + i)));
     }
     Rng r(7);
     for (std::size_t i = hit.size(); i > 1; --i) std::swap(hit[i - 1], hit[r.next() % i]);
     prompt = random_tokens(kPromptTokens, 42);
     cold_prompt = random_tokens(kPromptTokens, 43);
-    index.register_row(make_row(ns, {prompt.begin(), prompt.begin() + kPromptTokens / 2}), 0, false);
-    if (index.size() != kRows + 1) die("exact fixture: rows missing after register_row");
+    index.register_copy(make_row(ns, {prompt.begin(), prompt.begin() + kPromptTokens / 2}), 0, 0, false);
+    if (index.size() != kRows + 1) die("exact fixture: rows missing after register_copy");
   }
 
   bool naive_contains(const Key& k) {
@@ -143,7 +147,7 @@ struct CacheFixture {
       kvc::SaveRequest req;
       req.ns = ns;
       req.tokens = random_tokens(kRowTokens, 1000 + i);
-      req.payload = kvc::bench::random_bytes(256, i);
+      req.payload = kvc::ByteBuffer::copy_of(kvc::bench::random_bytes(256, i));
       req.reason = kvc::SaveReason::kCold;
       auto k = cache->save(std::move(req), std::chrono::seconds(10));
       if (!k.ok()) die(k.status().to_string().c_str());
@@ -380,7 +384,7 @@ struct AnyPrefixFixture {
     auto add = [&](std::vector<std::uint32_t> t) {
       auto row = make_row(ns, std::move(t));
       rows.push_back(row.tokens);
-      index.register_row(std::move(row), 0, false);
+      index.register_copy(std::move(row), 0, 0, false);
     };
     for (int i = 0; i < 200; ++i) {
       const std::size_t cut = r.between(1, kPromptTokens - 1);
@@ -505,6 +509,60 @@ void BM_CacheLease(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// ---------------------------------------------------------------- eviction cost
+
+// A tier of `rows` rows, a quarter of them touched (re-queued lazily), for the
+// eviction benchmarks. Each call builds a fresh index.
+struct EvictFixture {
+  std::unique_ptr<Index> index;
+  std::vector<kvc::index::Lease> leases;  // held while touching, then released
+  std::uint64_t next = 0;
+  explicit EvictFixture(std::size_t rows) {
+    index = std::make_unique<Index>();
+    const auto ns = bench_ns();
+    for (std::size_t i = 0; i < rows; ++i) index->register_copy(make_row(ns, random_tokens(16, 1'000'000 + next++)), 0, 0, false);
+    Rng r(7);
+    for (std::size_t i = 0; i < rows / 4; ++i) {
+      auto lease = index->checkout(kvc::derive_key(ns, random_tokens(16, 1'000'000 + r.between(0, rows - 1))));
+      if (lease.ok()) index->touch(*lease);
+    }
+  }
+  void refill() { index->register_copy(make_row(bench_ns(), random_tokens(16, 1'000'000 + next++)), 0, 0, false); }
+};
+
+void BM_EvictNext(benchmark::State& state) {
+  EvictFixture f(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) {
+    auto v = f.index->evict_next(0);
+    if (!v) {
+      state.SkipWithError("nothing to evict");
+      break;
+    }
+    f.index->finish_evict(v->info.key, 0);
+    state.PauseTiming();
+    f.refill();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_EvictNextBaseline(benchmark::State& state) {
+  EvictFixture f(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) {
+    auto cands = f.index->eviction_candidates(0);
+    if (cands.empty()) {
+      state.SkipWithError("nothing to evict");
+      break;
+    }
+    auto removed = f.index->remove(cands.front().info.key, true);
+    if (removed.ok()) f.index->finish_delete(cands.front().info.key, 0);
+    state.PauseTiming();
+    f.refill();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 // Fixtures are built before any timing (and before threads start).
 void SetupFixtures(const benchmark::State&) {
   exact();
@@ -537,6 +595,9 @@ BENCHMARK(BM_StrideWalkHashOnly)
 
 BENCHMARK(BM_AnyPrefix)->Setup(SetupAny)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_AnyPrefixBaseline)->Setup(SetupAny)->Unit(benchmark::kMicrosecond);
+
+BENCHMARK(BM_EvictNext)->ArgName("rows")->Arg(10'000)->Arg(100'000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EvictNextBaseline)->ArgName("rows")->Arg(10'000)->Arg(100'000)->Iterations(20)->Unit(benchmark::kMicrosecond);
 
 BENCHMARK(BM_IndexLease)->Setup(SetupFixtures)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_IndexLeaseBaseline)->Setup(SetupFixtures)->Threads(1)->Threads(2)->UseRealTime();

@@ -7,6 +7,7 @@
 // the stride walk and the any-token prefix index, then loads and verifies each.
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <numeric>
 #include <string>
@@ -75,8 +76,9 @@ int main(int argc, char** argv) {
       kvc::SaveRequest req;
       req.ns = demo_ns();
       req.tokens.assign(full.begin(), full.begin() + static_cast<long>(tokens * r / rows));
-      req.payload.resize(bytes);
-      for (std::size_t i = 0; i < bytes; i += 4096) req.payload[i] = std::byte(static_cast<unsigned char>(r + i));
+      req.payload = kvc::BufferPool::shared().acquire(bytes);
+      std::memset(req.payload.data(), 0, bytes);
+      for (std::size_t i = 0; i < bytes; i += 4096) req.payload.data()[i] = std::byte(static_cast<unsigned char>(r + i));
       req.reason = kvc::SaveReason::kCold;
       req.prompt_text = "cache_demo row " + std::to_string(r);
       auto ts = Clock::now();
@@ -97,20 +99,20 @@ int main(int argc, char** argv) {
     longer.push_back(7);
     longer.push_back(8);
     ts = Clock::now();
-    auto walk = cache.longest_prefix(demo_ns(), longer);
+    auto walk = cache.longest_prefix(demo_ns(), longer, 1);
     std::printf("stride walk on a %zu-token follow-up: %zu tokens reused (%.3f ms)\n", longer.size(), walk.length,
                 ms_since(ts));
     auto diverged = full;
     diverged[tokens / 2 + 3] ^= 1;
     ts = Clock::now();
-    auto any = cache.any_prefix(demo_ns(), diverged, true);
+    auto any = cache.any_prefix(demo_ns(), diverged, true, 1);
     std::printf("any-token prefix on a prompt diverging at %zu: %zu tokens reused from a %zu-token row (%.3f ms)\n",
                 tokens / 2 + 3, any.length, any.row_length, ms_since(ts));
     if (walk.lease) {
       ts = Clock::now();
       auto loaded = cache.load(walk.lease);
       std::printf("load + verify (CRC, key) of %zu bytes: %s in %.1f ms\n",
-                  loaded.ok() ? loaded->payload.size() : 0, loaded.ok() ? "ok" : loaded.status().to_string().c_str(),
+                  loaded.ok() ? loaded->file.payload().size() : 0, loaded.ok() ? "ok" : loaded.status().to_string().c_str(),
                   ms_since(ts));
     }
   }

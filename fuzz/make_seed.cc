@@ -19,12 +19,17 @@ int main(int argc, char** argv) {
   std::vector<std::uint32_t> toks(16);
   for (std::uint32_t i = 0; i < 16; ++i) toks[i] = i + 1;
   const std::vector<float> logits = {0.5f, -1.0f, 2.0f, 0.0f};
+  // TLV 0x0B records (position-tagged logits) at turn boundaries 5 and 11.
+  const std::vector<kvc::format::PositionLogits> positions = {{5, {1.0f, -2.0f, 0.25f, 8.0f}},
+                                                              {11, {-0.5f, 3.0f, 0.0f, 1.0f}}};
   struct Seed {
     const char* name;
     std::size_t payload;
     bool extras;
+    bool position_logits;
   };
-  for (const Seed& s : {Seed{"empty.kvc", 0, false}, Seed{"small.kvc", 64, false}, Seed{"tlvs.kvc", 200, true}}) {
+  for (const Seed& s : {Seed{"empty.kvc", 0, false, false}, Seed{"small.kvc", 64, false, false},
+                        Seed{"tlvs.kvc", 200, true, false}, Seed{"positions.kvc", 96, true, true}}) {
     std::vector<std::byte> payload(s.payload);
     for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = std::byte(static_cast<unsigned char>(i * 31 + 7));
     kvc::format::KvcBuildInput in;
@@ -42,6 +47,7 @@ int main(int argc, char** argv) {
       in.quant_bits = 8;
       in.context_size = 512;
     }
+    if (s.position_logits) in.position_logits = positions;
     auto bytes = kvc::format::build_prefix(in, payload);
     bytes.insert(bytes.end(), payload.begin(), payload.end());
     const std::string path = std::string(argv[1]) + "/" + s.name;

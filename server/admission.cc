@@ -18,26 +18,34 @@ void AdmissionQueue::Ticket::release() {
   q_ = nullptr;
 }
 
-AdmissionQueue::Entry AdmissionQueue::enter() {
+AdmissionQueue::Entry AdmissionQueue::enter(const std::atomic<bool>* cancel) {
   std::unique_lock lock(mu_);
   if (closed_) return {Ticket(), Refusal::kClosed};
-  if (running_ < slots_ && waiting_ == 0) {
+  if (running_ < slots_ && waiters_.empty()) {
     ++running_;
     return {Ticket(this), Refusal::kQueueFull};
   }
-  if (waiting_ >= queue_size_) return {Ticket(), Refusal::kQueueFull};
+  if (static_cast<int>(waiters_.size()) >= queue_size_) return {Ticket(), Refusal::kQueueFull};
   const std::uint64_t mine = next_ticket_++;
-  ++waiting_;
-  cv_.wait(lock, [&] { return closed_ || (mine == serving_ && running_ < slots_); });
-  --waiting_;
-  if (closed_) {
-    cv_.notify_all();
-    return {Ticket(), Refusal::kClosed};
+  waiters_.push_back(mine);
+  const auto cancelled = [&] { return cancel != nullptr && cancel->load(); };
+  cv_.wait(lock, [&] { return closed_ || cancelled() || (waiters_.front() == mine && running_ < slots_); });
+  for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+    if (*it == mine) {
+      waiters_.erase(it);
+      break;
+    }
   }
-  ++serving_;
+  cv_.notify_all();  // the next waiter may be first now, or fit too
+  if (closed_) return {Ticket(), Refusal::kClosed};
+  if (cancelled()) return {Ticket(), Refusal::kCancelled};
   ++running_;
-  cv_.notify_all();  // the next waiter may fit too
   return {Ticket(this), Refusal::kQueueFull};
+}
+
+void AdmissionQueue::wake() {
+  std::lock_guard lock(mu_);
+  cv_.notify_all();
 }
 
 void AdmissionQueue::leave() {
@@ -59,7 +67,7 @@ int AdmissionQueue::running() const {
 
 int AdmissionQueue::waiting() const {
   std::lock_guard lock(mu_);
-  return waiting_;
+  return static_cast<int>(waiters_.size());
 }
 
 }  // namespace kvc::server

@@ -1,11 +1,14 @@
 // Admission of generation requests onto the engine's N sequences: at most
 // `slots` run at once, at most `queue_size` more wait (FIFO); beyond that a
 // request is refused at once (the caller answers 503). close() refuses everyone,
-// waiters included (shutdown).
+// waiters included (shutdown). A waiter whose cancel flag is set leaves the queue
+// (kCancelled) as soon as wake() is called.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <optional>
 
@@ -32,14 +35,17 @@ class AdmissionQueue {
     AdmissionQueue* q_ = nullptr;
   };
 
-  enum class Refusal { kQueueFull, kClosed };
+  enum class Refusal { kQueueFull, kClosed, kCancelled };
   struct Entry {
     Ticket ticket;              // empty when refused
     Refusal refusal = Refusal::kQueueFull;
   };
-  // Blocks while queued. Returns an empty ticket when the queue is full or closed.
-  Entry enter();
+  // Blocks while queued. Returns an empty ticket when the queue is full or closed,
+  // or when *cancel (if given) is set while waiting (checked on wake()).
+  Entry enter(const std::atomic<bool>* cancel = nullptr);
   void close();
+  // Waiters re-check their cancel flags (call after setting one).
+  void wake();
 
   int running() const;
   int waiting() const;
@@ -54,9 +60,8 @@ class AdmissionQueue {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   int running_ = 0;
-  int waiting_ = 0;
-  std::uint64_t next_ticket_ = 0;   // FIFO: numbers handed to waiters
-  std::uint64_t serving_ = 0;       // the next number allowed to run
+  std::uint64_t next_ticket_ = 0;      // FIFO: numbers handed to waiters
+  std::deque<std::uint64_t> waiters_;  // waiting numbers, oldest first
   bool closed_ = false;
 };
 

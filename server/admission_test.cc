@@ -63,5 +63,36 @@ TEST(AdmissionQueue, TicketsReleaseOnce) {
   EXPECT_TRUE(q.enter().ticket);
 }
 
+TEST(AdmissionQueue, ACancelledWaiterLeavesAndTheNextOneKeepsItsTurn) {
+  AdmissionQueue q(1, 4);
+  auto running = q.enter();
+  ASSERT_TRUE(running.ticket);
+  std::atomic<bool> cancel_first{false};
+  AdmissionQueue::Refusal first_refusal = AdmissionQueue::Refusal::kQueueFull;
+  std::thread first([&] {
+    auto e = q.enter(&cancel_first);
+    EXPECT_FALSE(e.ticket);
+    first_refusal = e.refusal;
+  });
+  while (q.waiting() != 1) std::this_thread::yield();
+  std::atomic<bool> second_in{false};
+  std::thread second([&] {
+    auto e = q.enter();
+    EXPECT_TRUE(e.ticket);
+    second_in = true;
+  });
+  while (q.waiting() != 2) std::this_thread::yield();
+  cancel_first = true;
+  q.wake();
+  first.join();  // left at once, though the slot is still taken
+  EXPECT_EQ(first_refusal, AdmissionQueue::Refusal::kCancelled);
+  EXPECT_EQ(q.waiting(), 1);
+  EXPECT_FALSE(second_in);
+  running.ticket.release();  // the second waiter is first now and runs
+  second.join();
+  EXPECT_TRUE(second_in);
+  EXPECT_EQ(q.running(), 0);
+}
+
 }  // namespace
 }  // namespace kvc::server

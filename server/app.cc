@@ -2,28 +2,18 @@
 
 #include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "kvc/version.h"
 
 namespace kvc::server {
 namespace {
 
-bool same(const std::string& a, const std::string& b) {  // constant time for equal lengths
+bool same(std::string_view a, std::string_view b) {  // constant time for equal lengths
   if (a.size() != b.size()) return false;
   unsigned char diff = 0;
   for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;
-}
-
-// Endpoint label of a path: known routes by name, anything else "other".
-std::string endpoint_label(const std::string& path) {
-  static const char* known[] = {"/health", "/metrics", "/v1/models", "/v1/completions", "/v1/chat/completions",
-                                "/v1/cache/stats", "/v1/cache/rows", "/v1/cache/gc", "/v1/cache/evict",
-                                "/v1/cache/pin", "/v1/cache/unpin"};
-  for (const char* k : known) {
-    if (path == k) return k;
-  }
-  return "other";
 }
 
 }  // namespace
@@ -48,108 +38,83 @@ std::string App::new_id(const char* prefix) {
   return buf;
 }
 
-void send_json(httplib::Response& res, int status, const Json& body) {
-  res.status = status;
-  res.set_content(dump(body), "application/json");
+HttpResponse json_response(int status, const Json& body) {
+  return HttpResponse::text(status, dump(body), "application/json");
 }
 
-void send_error(httplib::Response& res, const ApiError& e) { send_json(res, e.status, error_body(e)); }
+HttpResponse error_response(const ApiError& e) { return json_response(e.status, error_body(e)); }
 
-namespace {
-
-ApiError body_too_large(const App& app) {
-  return {413, "the request body exceeds the limit of " + std::to_string(app.config.max_body_bytes) +
-                   " bytes (--max-body-bytes)",
-          "invalid_request_error", "", "body_too_large"};
+void send_json(const std::shared_ptr<Exchange>& ex, int status, const Json& body) {
+  ex->respond(json_response(status, body));
 }
 
-}  // namespace
+void send_error(const std::shared_ptr<Exchange>& ex, const ApiError& e) { ex->respond(error_response(e)); }
 
-httplib::Server::HandlerWithContentReader bounded_body(App& app, BodyHandler handler) {
-  return [&app, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res,
-                                              const httplib::ContentReader& reader) {
-    if (req.is_multipart_form_data()) {
-      res.set_header("Connection", "close");  // the body is left unread
-      send_error(res, {415, "multipart bodies are not accepted: send 'Content-Type: application/json'",
-                       "invalid_request_error", "", "unsupported_media_type"});
-      return;
-    }
-    std::string body;
-    bool too_large = false;
-    const bool read = reader([&](const char* data, std::size_t n) {
-      if (n > app.config.max_body_bytes - body.size()) {
-        too_large = true;
-        return false;  // stop reading: nothing beyond the limit is buffered
-      }
-      body.append(data, n);
-      return true;
-    });
-    if (too_large || (!read && res.status == 413)) {
-      res.set_header("Connection", "close");
-      send_error(res, body_too_large(app));
-      return;
-    }
-    if (!read) {
-      res.set_header("Connection", "close");
-      send_error(res, {400, "the request body could not be read (truncated or malformed chunked encoding)",
-                       "invalid_request_error", "", "bad_request"});
-      return;
-    }
-    httplib::Request full = req;
-    full.body = std::move(body);
-    handler(full, res);
-  };
+HttpResponse http_error(int status, const std::string& message, const std::string& code) {
+  return error_response({status, message, status >= 500 ? "server_error" : "invalid_request_error", "", code});
 }
 
-void install_middleware(httplib::Server& svr, App& app) {
-  const int threads = app.config.http_threads > 0 ? app.config.http_threads
-                                                  : app.config.parallel + app.config.queue_size + 4;
-  svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
-  svr.set_payload_max_length(app.config.max_body_bytes);
-  svr.set_keep_alive_timeout(2);
-  svr.set_pre_routing_handler([&app](const httplib::Request& req, httplib::Response& res) {
-    if (app.config.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
-    const std::string h = req.get_header_value("Authorization");
-    if (h.empty()) {
-      send_error(res, {401, "missing API key: send 'Authorization: Bearer <key>'", "authentication_error", "",
-                       "missing_api_key"});
-      return httplib::Server::HandlerResponse::Handled;
+std::optional<HttpResponse> check_head(const App& app, const HttpRequest& head, const Router::Match& match) {
+  const bool open = match.route != nullptr && match.route->options.access == Access::kPublic;
+  if (!open && !app.config.api_key.empty()) {
+    // llama-server's rules: 'Authorization: Bearer KEY', else 'X-Api-Key: KEY'
+    // (Anthropic clients); the "Bearer " prefix is optional in both.
+    std::string_view given = head.header("Authorization");
+    if (given.empty()) given = head.header("X-Api-Key");
+    if (given.empty()) {
+      return error_response({401, "missing API key: send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'",
+                             "authentication_error", "", "missing_api_key"});
     }
-    if (!same(h, "Bearer " + app.config.api_key)) {
-      send_error(res, {401, "invalid API key", "authentication_error", "", "invalid_api_key"});
-      return httplib::Server::HandlerResponse::Handled;
+    if (given.substr(0, 7) == "Bearer ") given.remove_prefix(7);
+    if (!same(given, app.config.api_key)) {
+      return error_response({401, "invalid API key", "authentication_error", "", "invalid_api_key"});
     }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  svr.set_error_handler([&app](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    switch (res.status) {
-      case 404:
-        send_error(res, {404, "no endpoint " + req.method + " " + req.path, "invalid_request_error", "", "not_found"});
-        break;
-      case 413:
-        if (req.get_header_value("Content-Type").find("x-www-form-urlencoded") != std::string::npos) {
-          send_error(res, {413,
-                           "form-encoded bodies are limited to 8192 bytes: send 'Content-Type: application/json'",
-                           "invalid_request_error", "", "body_too_large"});
-          break;
-        }
-        send_error(res, body_too_large(app));
-        break;
-      case 400:
-        send_error(res, {400, "malformed HTTP request", "invalid_request_error", "", "bad_request"});
-        break;
-      default: {
-        const int status = res.status;
-        send_error(res, {status, "HTTP error " + std::to_string(status), status >= 500 ? "server_error"
-                                                                                        : "invalid_request_error",
-                         "", ""});
-      }
-    }
-  });
-  svr.set_logger([&app](const httplib::Request& req, const httplib::Response& res) {
-    app.metrics.count_request(endpoint_label(req.path), res.status);
-  });
+  }
+  const std::string_view type = head.header("Content-Type");
+  if (type.size() >= 10 && iequals(type.substr(0, 10), "multipart/")) {
+    return error_response({415, "multipart bodies are not accepted: send 'Content-Type: application/json'",
+                           "invalid_request_error", "", "unsupported_media_type"});
+  }
+  return std::nullopt;
+}
+
+HttpServerOptions http_options(const ServerConfig& c) {
+  HttpServerOptions o;
+  o.hosts = c.hosts;
+  o.port = c.port;
+  o.limits.max_header_bytes = c.max_header_bytes;
+  o.limits.max_header_fields = static_cast<std::size_t>(c.max_header_fields);
+  o.limits.max_body_bytes = c.max_body_bytes;
+  o.header_timeout = std::chrono::milliseconds(c.header_timeout_ms);
+  o.body_timeout = std::chrono::milliseconds(c.body_timeout_ms);
+  o.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
+  o.keep_alive_timeout = std::chrono::milliseconds(c.keep_alive_timeout_ms);
+  o.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
+  o.max_connections = static_cast<std::size_t>(c.max_connections);
+  o.response_fields = cors_fields;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  o.io_threads = c.http_threads > 0 ? c.http_threads : static_cast<int>(std::min(cores, 2u));
+  // Every admitted generation request (running or queued) holds a worker while it
+  // waits on the engine; a few more serve the admin routes meanwhile.
+  o.worker_threads = c.parallel + c.queue_size + 4;
+  return o;
+}
+
+HttpFields cors_fields(const HttpRequest& head) {
+  // llama-server's defaults (--cors-origins "*" with credentials): the request's
+  // Origin is echoed, so a browser may send credentials.
+  const std::string_view origin = head.header("Origin");
+  HttpFields f{{"Access-Control-Allow-Origin", origin.empty() ? "*" : std::string(origin)}};
+  if (head.method == "OPTIONS") {
+    f.emplace_back("Access-Control-Allow-Credentials", "true");
+    f.emplace_back("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+    f.emplace_back("Access-Control-Allow-Headers", "*");
+  }
+  return f;
+}
+
+std::string endpoint_label(const Router& router, const std::string& path) {
+  return router.pattern(path);
 }
 
 }  // namespace kvc::server

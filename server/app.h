@@ -1,13 +1,12 @@
-// The server's shared state and the HTTP plumbing every route uses: JSON and
-// error responses, Bearer auth, the body limit, the error handler for httplib's
-// own errors (404, 413, …) and request metrics.
+// The server's shared state and what every route uses: JSON and error responses,
+// the checks on a request head (API key, media type), the HTTP server's options
+// from the config, and request metrics.
 #pragma once
-
-#include <httplib.h>
 
 #include <atomic>
 #include <cstdint>
-#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +14,8 @@
 #include "server/admission.h"
 #include "server/config.h"
 #include "server/llama_params.h"
+#include "server/http_router.h"
+#include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/openai.h"
 
@@ -39,22 +40,36 @@ struct App {
   std::string new_id(const char* prefix);
 };
 
-void send_json(httplib::Response& res, int status, const Json& body);
-void send_error(httplib::Response& res, const ApiError& e);
+HttpResponse json_response(int status, const Json& body);
+HttpResponse error_response(const ApiError& e);
+void send_json(const std::shared_ptr<Exchange>& ex, int status, const Json& body);
+void send_error(const std::shared_ptr<Exchange>& ex, const ApiError& e);
 
-// Auth, body limit, error handler, logger (request counts) and thread pool.
-void install_middleware(httplib::Server& svr, App& app);
+// The error object of an error the HTTP layer found (malformed request, limits,
+// timeouts, 404, 405): type invalid_request_error (server_error for 5xx).
+HttpResponse http_error(int status, const std::string& message, const std::string& code);
 
-// Wraps a POST handler so that it sees the whole body in req.body, read with the
-// --max-body-bytes bound enforced on every transfer encoding: cpp-httplib 0.11 bounds
-// only bodies with a Content-Length, so a chunked upload would otherwise be read
-// into memory without limit. Oversize bodies get 413 (and the connection is closed);
-// multipart bodies get 415.
-using BodyHandler = std::function<void(const httplib::Request&, httplib::Response&)>;
-httplib::Server::HandlerWithContentReader bounded_body(App& app, BodyHandler handler);
+// Checks a request head before its body is read: the API key (every route but
+// public ones, and unknown paths: 'Authorization: Bearer KEY', compared in
+// constant time; 'X-Api-Key: KEY' too, like llama-server) and the media type (multipart bodies get 415).
+std::optional<HttpResponse> check_head(const App& app, const HttpRequest& head, const Router::Match& match);
 
-void add_completion_routes(httplib::Server& svr, App& app);  // /v1/completions, /v1/chat/completions
-void add_info_routes(httplib::Server& svr, App& app);        // /health, /v1/models, /metrics
-void add_admin_routes(httplib::Server& svr, App& app);       // /v1/cache/*
+// CORS fields of every response (llama-server's): Access-Control-Allow-Origin
+// echoes the request's Origin ("*" without one); an OPTIONS preflight also gets
+// Allow-Credentials, Allow-Methods and Allow-Headers.
+HttpFields cors_fields(const HttpRequest& head);
+
+// The HTTP server's options from the config (limits, deadlines, threads, CORS).
+HttpServerOptions http_options(const ServerConfig& c);
+
+// Metrics label of a path: the route's path when routed, "other" otherwise.
+std::string endpoint_label(const Router& router, const std::string& path);
+
+void add_completion_routes(Router& router, App& app);  // /completion(s), /v1/completions, /v1/chat/completions
+void add_info_routes(Router& router, App& app);        // /health, /v1/models, /metrics
+// llama-server's: /tokenize, /detokenize, /apply-template, /props, /slots,
+// /embedding(s), /v1/embeddings, OPTIONS (CORS preflight) on any path.
+void add_llama_routes(Router& router, App& app);
+void add_admin_routes(Router& router, App& app);       // /v1/cache/*
 
 }  // namespace kvc::server

@@ -27,6 +27,7 @@ struct OptionDef {
   std::string help;
   Setter set;
   std::string type = "TEXT";  // shown in --help
+  bool repeat = false;        // may be given more than once (TOML: a string or an array of strings)
 };
 
 Status bad(const std::string& option, const std::string& value, const std::string& want) {
@@ -67,6 +68,27 @@ Setter size(std::uint64_t ServerConfig::*field) {
   };
 }
 
+Setter duration(std::int64_t ServerConfig::*field) {
+  return [field](ServerConfig& c, const std::string& opt, const std::string& v) -> Status {
+    auto r = parse_duration_ms(v);
+    if (!r.ok()) return Status(Code::kInvalidArgument, opt + ": " + r.status().message());
+    c.*field = r.value();
+    return Status::Ok();
+  };
+}
+
+// A repeatable option: the values arrive joined by '\n' (one per flag, or a TOML array).
+Setter text_list(std::vector<std::string> ServerConfig::*field) {
+  return [field](ServerConfig& c, const std::string&, const std::string& v) -> Status {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = v.find('\n', start)) != std::string::npos; start = nl + 1) out.push_back(v.substr(start, nl - start));
+    out.push_back(v.substr(start));
+    c.*field = std::move(out);
+    return Status::Ok();
+  };
+}
+
 Setter text(std::string ServerConfig::*field) {
   return [field](ServerConfig& c, const std::string&, const std::string& v) -> Status {
     c.*field = v;
@@ -102,6 +124,35 @@ Setter octal_mode(unsigned ServerConfig::*field) {
   };
 }
 
+// --save-tier was replaced by the hierarchy: say so, and what to use instead.
+Setter removed_save_tier() {
+  return [](ServerConfig&, const std::string& opt, const std::string&) -> Status {
+    return Status(Code::kInvalidArgument,
+                  opt + " was removed: saves now land in the fastest tier that takes them (RAM first) and are "
+                        "written through to the slower tiers. Use --tier-policy TIER=write-through|on-evict to "
+                        "choose how rows reach a tier, --tier-min-tokens TIER=N to choose which rows it keeps, "
+                        "and --ram-quota 0 to skip RAM");
+  };
+}
+
+// "a=x,b=y" → {a: x, b: y} for the known tier names; the error names the option.
+Result<std::map<std::string, std::string>> tier_map(const std::string& spec, const std::string& option) {
+  std::map<std::string, std::string> out;
+  std::stringstream ss(spec);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    if (eq == std::string::npos)
+      return Status(Code::kInvalidArgument, option + ": '" + item + "' is not TIER=VALUE");
+    const std::string tier = item.substr(0, eq);
+    if (tier != "ram" && tier != "ram_file" && tier != "disk" && tier != "remote")
+      return Status(Code::kInvalidArgument, option + ": '" + tier + "' is not a tier (ram, ram_file, disk, remote)");
+    out[tier] = item.substr(eq + 1);
+  }
+  return out;
+}
+
 const std::vector<OptionDef>& option_defs() {
   using C = ServerConfig;
   static const std::vector<OptionDef> defs = {
@@ -118,7 +169,18 @@ const std::vector<OptionDef>& option_defs() {
       {"ram-file-quota", "Quota of the ram_file tier (required with --ram-file-dir)", size(&C::ram_file_quota), "BYTES"},
       {"disk-dir", "Directory of the disk tier; \"none\" disables it [$KVC_CACHE_DIR/server-rows]", text(&C::disk_dir), "PATH"},
       {"disk-quota", "Quota of the disk tier [20G]", size(&C::disk_quota), "BYTES"},
-      {"save-tier", "Tier saves go to: ram, ram_file or disk [the slowest configured tier]", text(&C::save_tier)},
+      {"save-tier", "Removed: saves land in the fastest tier that takes them (see --tier-policy)", removed_save_tier()},
+      {"tier-policy", "How rows reach each tier below the fastest: TIER=write-through|on-evict, comma-separated "
+                      "(TIER: ram_file, disk, remote) [write-through]", text(&C::tier_policy), "SPEC"},
+      {"tier-min-tokens", "Shortest row each tier keeps: TIER=N, comma-separated [ram=1, others --min-tokens]",
+       text(&C::tier_min_tokens), "SPEC"},
+      {"redis", "Remote tier on one Redis node: redis://[:password@]host:port[/db]", text(&C::redis_url), "URL"},
+      {"redis-cluster", "Remote tier on a Redis Cluster: seed nodes host:port[,host:port...]", text(&C::redis_cluster),
+       "NODES"},
+      {"redis-prefix", "Key prefix of the remote tier, shared by the fleet [kvc:]", text(&C::redis_prefix)},
+      {"redis-ttl", "Seconds a remote row lives; 0 = no TTL [0]", integer(&C::redis_ttl_s), "SECONDS"},
+      {"redis-timeout-ms", "Connect and per-command timeout of the remote tier [50]", integer(&C::redis_timeout_ms), "N"},
+      {"redis-quota", "Quota of the remote tier, as this server counts it [64G]", size(&C::redis_quota), "BYTES"},
       {"file-mode", "Permission bits of row files, octal; the owner must keep read and write [0600]",
        octal_mode(&C::file_mode), "MODE"},
       {"min-tokens", "Save policy: smallest prompt saved, in tokens [512]", integer(&C::min_tokens), "N"},
@@ -128,16 +190,33 @@ const std::vector<OptionDef>& option_defs() {
        integer(&C::continued_interval), "N"},
       {"resume-wait-ms", "How long a parent_key lookup waits for an in-flight save [500]", integer(&C::resume_wait_ms), "N"},
       {"saves", "Save KV states at all (true or false) [true]", boolean(&C::saves), "BOOL"},
-      {"host", "Address to listen on [127.0.0.1]", text(&C::host)},
+      {"host", "Address to listen on; repeat for several listeners [127.0.0.1]", text_list(&C::hosts), "ADDR", true},
       {"port", "Port to listen on [8080]", integer(&C::port), "N"},
       {"api-key", "Require 'Authorization: Bearer KEY' on every endpoint except /health", text(&C::api_key)},
       {"max-body-bytes", "Largest request body; larger ones get 413 [1M]", size(&C::max_body_bytes), "BYTES"},
       {"max-tokens-limit", "Largest max_tokens a request may ask for [4096]", integer(&C::max_tokens_limit), "N"},
       {"default-max-tokens", "max_tokens of a request that gives none [256]", integer(&C::default_max_tokens), "N"},
       {"queue-size", "Requests that may wait for a sequence; more get 503 [64]", integer(&C::queue_size), "N"},
-      {"http-threads", "HTTP worker threads; 0 = parallel + queue-size + 4 [0]", integer(&C::http_threads), "N"},
       {"shutdown-deadline-ms", "Deadline of the shutdown saves on SIGTERM/SIGINT [10000]",
        integer(&C::shutdown_deadline_ms), "N"},
+      // HTTP limits: what one connection may cost (durations: 10s, 500ms, 2m, or seconds).
+      {"max-header-bytes", "Largest request head (request line + header fields); larger get 431 [64K]",
+       size(&C::max_header_bytes), "BYTES"},
+      {"max-header-fields", "Most header fields in a request; more get 431 [100]", integer(&C::max_header_fields), "N"},
+      {"header-timeout", "A request head must arrive within this, from its first byte; else 408 [10s]",
+       duration(&C::header_timeout_ms), "TIME"},
+      {"body-timeout", "A request body must arrive within this, from the end of the head; else 408 [60s]",
+       duration(&C::body_timeout_ms), "TIME"},
+      {"idle-timeout", "Longest silence while a request is read or a response written [5s]",
+       duration(&C::idle_timeout_ms), "TIME"},
+      {"keep-alive-timeout", "An idle connection between requests is closed after this [5s]",
+       duration(&C::keep_alive_timeout_ms), "TIME"},
+      {"request-timeout", "A request still running after this is cancelled (503 request_timeout); 0 = none [600s]",
+       duration(&C::request_timeout_ms), "TIME"},
+      {"max-connections", "Open connections; beyond, the oldest idle one is closed, else 503 [4096]",
+       integer(&C::max_connections), "N"},
+      {"http-threads", "HTTP I/O threads (generation runs on the engine's thread) ; 0 = min(2, cores) [0]",
+       integer(&C::http_threads), "N"},
   };
   return defs;
 }
@@ -221,7 +300,14 @@ Status apply_toml(ServerConfig& c, const std::string& path) {
       return Status(Code::kInvalidArgument, "--config " + path + ": unknown option '" + key + "' (see --help)");
     }
     std::string value;
-    if (auto s = node.value<std::string>(); s && node.is_string()) {
+    if (const toml::array* arr = node.as_array(); arr != nullptr && def->repeat) {
+      for (const auto& item : *arr) {
+        if (!item.is_string()) {
+          return Status(Code::kInvalidArgument, "--config " + path + ": option '" + key + "' must be a string or an array of strings");
+        }
+        value += (value.empty() ? "" : "\n") + *item.value<std::string>();
+      }
+    } else if (auto s = node.value<std::string>(); s && node.is_string()) {
       value = *s;
     } else if (node.is_integer()) {
       value = std::to_string(*node.value<std::int64_t>());
@@ -237,6 +323,28 @@ Status apply_toml(ServerConfig& c, const std::string& path) {
 }
 
 }  // namespace
+
+Result<std::int64_t> parse_duration_ms(std::string_view text) {
+  const std::string t(text);
+  std::size_t i = 0;
+  while (i < t.size() && (std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) ++i;
+  const std::string num = t.substr(0, i), unit = t.substr(i);
+  char* end = nullptr;
+  errno = 0;
+  const double v = num.empty() ? -1 : std::strtod(num.c_str(), &end);
+  const std::string want = "'" + t + "' is not a duration (e.g. 10s, 500ms, 2m; a plain number is seconds)";
+  if (num.empty() || errno != 0 || end != num.c_str() + num.size() || !std::isfinite(v) || v < 0) {
+    return Status(Code::kInvalidArgument, want);
+  }
+  double ms = 0;
+  if (unit.empty() || unit == "s") ms = v * 1000;
+  else if (unit == "ms") ms = v;
+  else if (unit == "m") ms = v * 60'000;
+  else if (unit == "h") ms = v * 3'600'000;
+  else return Status(Code::kInvalidArgument, want);
+  if (ms > 1e12) return Status(Code::kInvalidArgument, "'" + t + "' is too long");
+  return static_cast<std::int64_t>(std::llround(ms));
+}
 
 Result<std::uint64_t> parse_size(std::string_view text) {
   const std::string t(text);
@@ -348,7 +456,10 @@ Status validate(const ServerConfig& c) {
   }
   if (c.batch_size < 1) return err("--batch-size: must be at least 1");
   if (c.port < 1 || c.port > 65535) return err("--port: " + std::to_string(c.port) + " is not in 1..65535");
-  if (c.host.empty()) return err("--host: must not be empty");
+  if (c.hosts.empty()) return err("--host: give at least one address");
+  for (const auto& h : c.hosts) {
+    if (h.empty()) return err("--host: must not be empty");
+  }
   if (!c.ram_file_dir.empty() && c.ram_file_quota == 0) return err("--ram-file-quota: required with --ram-file-dir");
   if (c.ram_file_dir.empty() && c.ram_file_quota != 0) return err("--ram-file-dir: required with --ram-file-quota");
   if (c.disk_dir != "none" && c.disk_quota == 0) return err("--disk-quota: must be > 0 (or --disk-dir none)");
@@ -360,15 +471,35 @@ Status validate(const ServerConfig& c) {
                "1..--max-tokens-limit (" + std::to_string(c.max_tokens_limit) + ")");
   }
   if (c.queue_size < 0) return err("--queue-size: must be >= 0");
-  if (c.http_threads < 0) return err("--http-threads: must be >= 0");
+  if (c.http_threads < 0 || c.http_threads > 64) return err("--http-threads: must be in 0..64");
+  if (c.max_header_bytes < 1024 || c.max_header_bytes > (16u << 20)) return err("--max-header-bytes: must be in 1K..16M");
+  if (c.max_header_fields < 1 || c.max_header_fields > 10'000) return err("--max-header-fields: must be in 1..10000");
+  if (c.header_timeout_ms < 1) return err("--header-timeout: must be > 0");
+  if (c.body_timeout_ms < 1) return err("--body-timeout: must be > 0");
+  if (c.idle_timeout_ms < 1) return err("--idle-timeout: must be > 0");
+  if (c.keep_alive_timeout_ms < 1) return err("--keep-alive-timeout: must be > 0");
+  if (c.max_connections < 1 || c.max_connections > 1'000'000) return err("--max-connections: must be in 1..1000000");
   if (c.shutdown_deadline_ms < 0) return err("--shutdown-deadline-ms: must be >= 0");
   if (c.resume_wait_ms < 0) return err("--resume-wait-ms: must be >= 0");
   const auto names = tier_names(c);
-  if (names.empty()) return err("--ram-quota/--ram-file-dir/--disk-dir: configure at least one tier");
-  if (!c.save_tier.empty()) {
-    bool found = false;
-    for (const auto& n : names) found = found || n == c.save_tier;
-    if (!found) return err("--save-tier: '" + c.save_tier + "' is not a configured tier (ram, ram_file or disk)");
+  if (names.empty()) return err("--ram-quota/--ram-file-dir/--disk-dir/--redis: configure at least one tier");
+  if (!c.redis_url.empty() && !c.redis_cluster.empty()) return err("--redis and --redis-cluster: give one of them");
+  if (c.redis_ttl_s < 0) return err("--redis-ttl: must be >= 0");
+  if (c.redis_timeout_ms < 1 || c.redis_timeout_ms > 60'000) return err("--redis-timeout-ms: must be in 1..60000");
+  if (c.redis_prefix.empty()) return err("--redis-prefix: must not be empty");
+  auto policies = tier_map(c.tier_policy, "--tier-policy");
+  if (!policies.ok()) return policies.status();
+  for (const auto& [tier, v] : *policies) {
+    if (v != "write-through" && v != "on-evict") return err("--tier-policy: " + tier + "=" + v + ": use write-through or on-evict");
+    if (std::find(names.begin(), names.end(), tier) == names.end()) return err("--tier-policy: tier " + tier + " is not configured");
+  }
+  auto mins = tier_map(c.tier_min_tokens, "--tier-min-tokens");
+  if (!mins.ok()) return mins.status();
+  for (const auto& [tier, v] : *mins) {
+    long long n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || p != v.data() + v.size() || n < 1) return err("--tier-min-tokens: " + tier + "=" + v + ": not a count >= 1");
+    if (std::find(names.begin(), names.end(), tier) == names.end()) return err("--tier-min-tokens: tier " + tier + " is not configured");
   }
   if (Status st = validate_compat(c); !st.ok()) return st;
   SavePolicy p = engine_options(c).cache.policy;
@@ -383,6 +514,7 @@ std::vector<std::string> tier_names(const ServerConfig& c) {
   if (c.ram_quota > 0) out.emplace_back("ram");
   if (!c.ram_file_dir.empty()) out.emplace_back("ram_file");
   if (c.disk_dir != "none") out.emplace_back("disk");
+  if (!c.redis_url.empty() || !c.redis_cluster.empty()) out.emplace_back("remote");
   return out;
 }
 
@@ -405,18 +537,42 @@ EngineOptions engine_options(const ServerConfig& c) {
   o.model.pooling = c.pooling;
   o.model.jinja = c.jinja;
   o.model.chat_template = c.chat_template;
-  if (c.ram_quota > 0) o.cache.tiers.push_back({TierKind::kRam, "", c.ram_quota});
-  if (!c.ram_file_dir.empty()) o.cache.tiers.push_back({TierKind::kRamFile, c.ram_file_dir, c.ram_file_quota});
+  auto tier = [](TierKind kind, std::string dir, std::uint64_t quota) {
+    TierOptions t;
+    t.kind = kind;
+    t.dir = std::move(dir);
+    t.quota_bytes = quota;
+    return t;
+  };
+  if (c.ram_quota > 0) o.cache.tiers.push_back(tier(TierKind::kRam, "", c.ram_quota));
+  if (!c.ram_file_dir.empty()) o.cache.tiers.push_back(tier(TierKind::kRamFile, c.ram_file_dir, c.ram_file_quota));
   if (c.disk_dir != "none") {
-    o.cache.tiers.push_back({TierKind::kDisk, c.disk_dir.empty() ? kvc_cache_dir() + "/server-rows" : c.disk_dir,
-                             c.disk_quota});
+    o.cache.tiers.push_back(tier(TierKind::kDisk, c.disk_dir.empty() ? kvc_cache_dir() + "/server-rows" : c.disk_dir,
+                                 c.disk_quota));
+  }
+  if (!c.redis_url.empty() || !c.redis_cluster.empty()) {
+    TierOptions r = tier(TierKind::kRemote, "", c.redis_quota);
+    r.remote.url = c.redis_url;
+    std::stringstream ss(c.redis_cluster);
+    for (std::string node; std::getline(ss, node, ',');)
+      if (!node.empty()) r.remote.cluster_seeds.push_back(node);
+    r.remote.prefix = c.redis_prefix;
+    r.remote.ttl = std::chrono::seconds(c.redis_ttl_s);
+    r.remote.timeout = std::chrono::milliseconds(c.redis_timeout_ms);
+    o.cache.tiers.push_back(std::move(r));
+  }
+  // Per-tier policy and min_tokens (validate() checked the specs).
+  const auto policies = tier_map(c.tier_policy, "--tier-policy");
+  const auto mins = tier_map(c.tier_min_tokens, "--tier-min-tokens");
+  const auto names = tier_names(c);
+  for (std::size_t i = 0; i < o.cache.tiers.size() && i < names.size(); ++i) {
+    if (policies.ok())
+      if (auto it = policies->find(names[i]); it != policies->end())
+        o.cache.tiers[i].policy = it->second == "on-evict" ? TierPolicy::kOnEvict : TierPolicy::kWriteThrough;
+    if (mins.ok())
+      if (auto it = mins->find(names[i]); it != mins->end()) o.cache.tiers[i].min_tokens = std::stoll(it->second);
   }
   o.cache.file_mode = c.file_mode;
-  const auto names = tier_names(c);
-  o.cache.save_tier = names.empty() ? 0 : names.size() - 1;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == c.save_tier) o.cache.save_tier = i;
-  }
   SavePolicy& p = o.cache.policy;
   p.saves_enabled = c.saves;
   p.min_tokens = c.min_tokens;
@@ -454,7 +610,14 @@ ConfigOutcome parse_config(int argc, const char* const* argv, const std::functio
     return out;
   }
   std::vector<std::string> all{argc > 0 ? argv[0] : "kvc-server"};
-  all.insert(all.end(), from_env->begin(), from_env->end());
+  for (const std::string& e : *from_env) {
+    // "--name=value": dropped when the command line gives --name too (it wins, also
+    // for a repeatable option such as --host, whose values would otherwise add up).
+    const std::string name = e.substr(0, e.find('='));
+    bool overridden = false;
+    for (const std::string& a : *translated) overridden = overridden || a == name || a.rfind(name + "=", 0) == 0;
+    if (!overridden) all.push_back(e);
+  }
   all.insert(all.end(), translated->begin(), translated->end());
   std::vector<const char*> cargv;
   for (const std::string& a : all) cargv.push_back(a.c_str());
@@ -469,11 +632,16 @@ ConfigOutcome parse_config(int argc, const char* const* argv, const std::functio
   app.add_flag("--help-llama")->description(
       "List the llama-server flags (and LLAMA_ARG_* variables) kvc-server takes, and how");
   std::map<std::string, std::string> given;
+  std::map<std::string, std::vector<std::string>> given_list;
   for (const OptionDef* d : all_option_defs()) {
-    // An option may repeat (a LLAMA_ARG_* variable, then the command line): the last wins.
-    app.add_option("--" + d->name, given[d->name], d->help)
-        ->type_name(d->type)
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    if (d->repeat) {
+      app.add_option("--" + d->name, given_list[d->name], d->help)->type_name(d->type)->allow_extra_args(false);
+    } else {
+      // An option may repeat (a LLAMA_ARG_* variable, then the command line): the last wins.
+      app.add_option("--" + d->name, given[d->name], d->help)
+          ->type_name(d->type)
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
   }
   std::ostringstream so, se;
   try {
@@ -493,7 +661,12 @@ ConfigOutcome parse_config(int argc, const char* const* argv, const std::functio
   }
   for (const OptionDef* d : all_option_defs()) {
     if (app.count("--" + d->name) == 0) continue;
-    if (Status st = d->set(c, "--" + d->name, given[d->name]); !st.ok()) {
+    std::string value = given[d->name];
+    if (d->repeat) {
+      value.clear();
+      for (const auto& v : given_list[d->name]) value += (value.empty() ? "" : "\n") + v;
+    }
+    if (Status st = d->set(c, "--" + d->name, value); !st.ok()) {
       out.exit_code = 2;
       out.message = st.message();
       return out;

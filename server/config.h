@@ -30,7 +30,17 @@ struct ServerConfig {
   std::uint64_t ram_file_quota = 0;
   std::string disk_dir;  // default: ${KVC_CACHE_DIR:-~/.cache/kvc}/server-rows
   std::uint64_t disk_quota = 20ull << 30;
-  std::string save_tier;  // "ram", "ram_file" or "disk"; default: the slowest configured tier
+  // The hierarchy (fastest first: ram, ram_file, disk, remote). Saves land in the
+  // fastest tier that takes them and are written through to the tiers below.
+  std::string tier_policy;      // "TIER=write-through|on-evict,…" (default write-through)
+  std::string tier_min_tokens;  // "TIER=N,…" (default: ram 1, the others --min-tokens)
+  // remote tier (Redis); off unless --redis or --redis-cluster is given
+  std::string redis_url;        // redis://[:password@]host:port[/db]
+  std::string redis_cluster;    // host:port[,host:port…] seed nodes of a Redis Cluster
+  std::string redis_prefix = "kvc:";
+  std::int64_t redis_ttl_s = 0;  // 0 = no TTL
+  int redis_timeout_ms = 50;
+  std::uint64_t redis_quota = 64ull << 30;
   unsigned file_mode = 0600;  // permission bits of row files (owner read+write required)
   // save policy
   std::int64_t min_tokens = 512;
@@ -40,14 +50,13 @@ struct ServerConfig {
   std::int64_t resume_wait_ms = 500;
   bool saves = true;
   // HTTP
-  std::string host = "127.0.0.1";
+  std::vector<std::string> hosts = {"127.0.0.1"};  // --host, repeatable: one listener each
   int port = 8080;
   std::string api_key;
   std::uint64_t max_body_bytes = 1ull << 20;
   int max_tokens_limit = 4096;
   int default_max_tokens = 256;
   int queue_size = 64;
-  int http_threads = 0;  // 0 = parallel + queue_size + 4
   int shutdown_deadline_ms = 10'000;
 
   // ---- llama-server compatibility (issue 11): its flags map onto these ----
@@ -81,6 +90,18 @@ struct ServerConfig {
   bool metrics = false;          // llama-server's --metrics (kvc serves /metrics regardless)
   bool slots = true;             // GET /slots (llama-server's --slots / --no-slots)
   bool verbose = false;
+  // HTTP limits (docs/api-server.md "Limits"): what one connection may cost.
+  // Durations are in milliseconds here; the flags take "10s", "500ms", "2m" or
+  // plain seconds.
+  std::uint64_t max_header_bytes = 64 * 1024;  // request line + header fields → 431
+  int max_header_fields = 100;                 // → 431
+  std::int64_t header_timeout_ms = 10'000;     // first byte → end of the head (total) → 408
+  std::int64_t body_timeout_ms = 60'000;       // end of the head → end of the body (total) → 408
+  std::int64_t idle_timeout_ms = 5'000;        // longest silence while reading a request or writing
+  std::int64_t keep_alive_timeout_ms = 5'000;  // an idle connection between requests is closed
+  std::int64_t request_timeout_ms = 600'000;   // a request still running is cancelled (503); 0: none
+  int max_connections = 4096;                  // beyond: the oldest idle one is closed, else 503
+  int http_threads = 0;                        // I/O threads; 0 = min(2, cores)
 };
 
 // Outcome of reading flags and file: run with `config`, or exit with `exit_code`
@@ -105,6 +126,9 @@ std::vector<std::string> model_aliases(const ServerConfig& c, const std::string&
 // The sampling a request gets when it names nothing (--temp, --seed, …).
 SamplingParams default_sampling(const ServerConfig& c);
 
+// "10s", "500ms", "2m", "1.5" (seconds) → milliseconds. Errors name the text.
+Result<std::int64_t> parse_duration_ms(std::string_view text);
+
 // "512M", "20G", "1.5K", "4096" → bytes (K/M/G/T are powers of 1024; an optional
 // trailing "B"/"iB" is accepted). Errors name the text.
 Result<std::uint64_t> parse_size(std::string_view text);
@@ -115,7 +139,7 @@ Status validate(const ServerConfig& c);
 // ${KVC_CACHE_DIR:-~/.cache/kvc}
 std::string kvc_cache_dir();
 
-// The engine options a config describes (tiers in order ram, ram_file, disk).
+// The engine options a config describes (tiers in order ram, ram_file, disk, remote).
 EngineOptions engine_options(const ServerConfig& c);
 
 // Tier names of engine_options(c).cache.tiers, in order.

@@ -49,7 +49,7 @@ TEST(ParseSize, Rejects) {
 TEST(ParseConfig, Defaults) {
   auto c = parse({});
   ASSERT_TRUE(c.run) << c.message;
-  EXPECT_EQ(c.config.host, "127.0.0.1");
+  EXPECT_EQ(c.config.hosts, std::vector<std::string>{"127.0.0.1"});
   EXPECT_EQ(c.config.port, 8080);
   EXPECT_TRUE(c.config.api_key.empty());
   EXPECT_TRUE(c.config.model.empty());
@@ -77,11 +77,64 @@ TEST(ParseConfig, Flags) {
   const EngineOptions o = engine_options(c.config);
   ASSERT_EQ(o.cache.tiers.size(), 2u);
   EXPECT_EQ(o.cache.tiers[1].dir, "/tmp/x");
-  EXPECT_EQ(o.cache.save_tier, 1u);  // the slowest configured tier by default
+  EXPECT_EQ(o.cache.tiers[0].kind, TierKind::kRam);  // saves land in RAM, written through to disk
+  EXPECT_EQ(o.cache.tiers[1].policy, TierPolicy::kWriteThrough);
   EXPECT_EQ(o.cache.policy.min_tokens, 64);
   EXPECT_EQ(o.cache.policy.cold_min_tokens, 64);
   EXPECT_EQ(o.cache.policy.boundary_align_tokens, 64);
   EXPECT_EQ(o.model.n_seq, 2);
+}
+
+TEST(ParseConfig, TierHierarchyFlags) {
+  auto c = parse({"--ram-quota", "1G", "--disk-dir", "/tmp/x", "--redis", "redis://:pw@127.0.0.1:6390/2",
+                  "--tier-policy", "disk=on-evict,remote=write-through", "--tier-min-tokens", "ram=1,disk=256",
+                  "--redis-prefix", "fleet:", "--redis-ttl", "3600", "--redis-timeout-ms", "80", "--redis-quota", "8G"});
+  ASSERT_TRUE(c.run) << c.message;
+  EXPECT_EQ(tier_names(c.config), (std::vector<std::string>{"ram", "disk", "remote"}));
+  const EngineOptions o = engine_options(c.config);
+  ASSERT_EQ(o.cache.tiers.size(), 3u);
+  EXPECT_EQ(o.cache.tiers[1].policy, TierPolicy::kOnEvict);
+  EXPECT_EQ(o.cache.tiers[2].policy, TierPolicy::kWriteThrough);
+  EXPECT_EQ(o.cache.tiers[0].min_tokens, 1);
+  EXPECT_EQ(o.cache.tiers[1].min_tokens, 256);
+  EXPECT_FALSE(o.cache.tiers[2].min_tokens.has_value());
+  EXPECT_EQ(o.cache.tiers[2].kind, TierKind::kRemote);
+  EXPECT_EQ(o.cache.tiers[2].remote.url, "redis://:pw@127.0.0.1:6390/2");
+  EXPECT_EQ(o.cache.tiers[2].remote.prefix, "fleet:");
+  EXPECT_EQ(o.cache.tiers[2].remote.ttl, std::chrono::seconds(3600));
+  EXPECT_EQ(o.cache.tiers[2].remote.timeout, std::chrono::milliseconds(80));
+  EXPECT_EQ(o.cache.tiers[2].quota_bytes, 8ull << 30);
+
+  auto cluster = parse({"--redis-cluster", "127.0.0.1:7000,127.0.0.1:7001"});
+  ASSERT_TRUE(cluster.run) << cluster.message;
+  const auto seeds = engine_options(cluster.config).cache.tiers.back().remote.cluster_seeds;
+  EXPECT_EQ(seeds, (std::vector<std::string>{"127.0.0.1:7000", "127.0.0.1:7001"}));
+}
+
+TEST(ParseConfig, SaveTierIsGoneWithAClearErrorSayingWhatReplacedIt) {
+  auto c = parse({"--save-tier", "disk"});
+  EXPECT_FALSE(c.run);
+  EXPECT_EQ(c.exit_code, 2);
+  EXPECT_NE(c.message.find("--save-tier was removed"), std::string::npos) << c.message;
+  EXPECT_NE(c.message.find("--tier-policy"), std::string::npos) << c.message;
+  EXPECT_NE(c.message.find("--tier-min-tokens"), std::string::npos) << c.message;
+}
+
+TEST(ParseConfig, TierFlagErrorsNameTheProblem) {
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"--tier-policy", "disk=sometimes"}, "write-through or on-evict"},
+      {{"--tier-policy", "tape=on-evict"}, "not a tier"},
+      {{"--tier-policy", "remote=on-evict"}, "not configured"},
+      {{"--tier-policy", "disk"}, "TIER=VALUE"},
+      {{"--tier-min-tokens", "disk=0"}, "count >= 1"},
+      {{"--redis", "redis://a:1", "--redis-cluster", "a:1"}, "one of them"},
+      {{"--redis", "redis://a:1", "--redis-timeout-ms", "0"}, "--redis-timeout-ms"},
+  };
+  for (const auto& [args, want] : cases) {
+    auto c = parse(args);
+    EXPECT_FALSE(c.run) << args[0];
+    EXPECT_NE(c.message.find(want), std::string::npos) << args[0] << ": " << c.message;
+  }
 }
 
 TEST(ParseConfig, HelpDocumentsEveryOption) {
@@ -91,7 +144,11 @@ TEST(ParseConfig, HelpDocumentsEveryOption) {
   for (const char* opt : {"--model", "--host", "--port", "--parallel", "--threads", "--ctx-size", "--ram-quota",
                           "--ram-file-dir", "--ram-file-quota", "--disk-dir", "--disk-quota", "--min-tokens", "--align",
                           "--trim", "--continued-interval", "--api-key", "--max-body-bytes", "--max-tokens-limit",
-                          "--queue-size", "--file-mode", "--config"}) {
+                          "--queue-size", "--file-mode", "--config", "--tier-policy", "--tier-min-tokens", "--redis",
+                          "--redis-cluster", "--redis-prefix", "--redis-ttl", "--redis-timeout-ms", "--redis-quota",
+                          "--max-header-bytes", "--max-header-fields", "--header-timeout", "--body-timeout",
+                          "--idle-timeout", "--keep-alive-timeout", "--request-timeout", "--max-connections",
+                          "--http-threads"}) {
     EXPECT_NE(c.message.find(opt), std::string::npos) << opt;
   }
 }
@@ -117,6 +174,13 @@ TEST(ParseConfig, ErrorsNameTheOption) {
       {{"--file-mode", "rw"}, "--file-mode"},
       {{"--file-mode", "0800"}, "--file-mode"},
       {{"--file-mode", "1777"}, "--file-mode"},
+      {{"--max-header-bytes", "10"}, "--max-header-bytes"},
+      {{"--max-header-fields", "0"}, "--max-header-fields"},
+      {{"--header-timeout", "soon"}, "--header-timeout"},
+      {{"--body-timeout", "0"}, "--body-timeout"},
+      {{"--request-timeout", "-1"}, "--request-timeout"},
+      {{"--max-connections", "0"}, "--max-connections"},
+      {{"--host", ""}, "--host"},
   };
   for (const auto& k : cases) {
     auto c = parse(k.args);
@@ -135,7 +199,7 @@ TEST(ParseConfig, TomlFileAndFlagsOverrideIt) {
   auto c = parse({"--config", f, "--port", "9200"});
   ASSERT_TRUE(c.run) << c.message;
   EXPECT_EQ(c.config.port, 9200);
-  EXPECT_EQ(c.config.host, "0.0.0.0");
+  EXPECT_EQ(c.config.hosts, std::vector<std::string>{"0.0.0.0"});
   EXPECT_EQ(c.config.ram_quota, 256ull << 20);
   EXPECT_EQ(c.config.min_tokens, 128);
   EXPECT_FALSE(c.config.saves);
@@ -214,7 +278,7 @@ TEST(LlamaFlags, ShortFormsAndLongNames) {
   EXPECT_EQ(k.slot_save_path, "/tmp/slots");
   EXPECT_EQ(k.ram_quota, 512ull << 20);
   EXPECT_EQ(k.port, 9001);
-  EXPECT_EQ(k.host, "0.0.0.0");
+  EXPECT_EQ(k.hosts, std::vector<std::string>{"0.0.0.0"});
   EXPECT_EQ(model_aliases(k, "m.gguf"), (std::vector<std::string>{"tiny", "tiny-2"}));
   const EngineOptions o = engine_options(k);
   EXPECT_EQ(o.model.n_gpu_layers, -1);
@@ -329,6 +393,36 @@ TEST(LlamaFlags, HelpListsThem) {
   EXPECT_EQ(h.exit_code, 0);
   for (const char* f : {"-ngl", "--n-gpu-layers", "LLAMA_ARG_N_GPU_LAYERS", "--alias", "--cache-ram", "refused"})
     EXPECT_NE(h.message.find(f), std::string::npos) << f;
+}
+
+TEST(ParseConfig, HttpLimitsAndSeveralHosts) {
+  auto c = parse({"--host", "127.0.0.1", "--host", "::1", "--max-header-bytes", "32K", "--max-header-fields", "50",
+                  "--header-timeout", "3s", "--body-timeout", "1m", "--idle-timeout", "500ms", "--keep-alive-timeout",
+                  "2", "--request-timeout", "0", "--max-connections", "100"});
+  ASSERT_TRUE(c.run) << c.message;
+  EXPECT_EQ(c.config.hosts, (std::vector<std::string>{"127.0.0.1", "::1"}));
+  EXPECT_EQ(c.config.max_header_bytes, 32u * 1024);
+  EXPECT_EQ(c.config.max_header_fields, 50);
+  EXPECT_EQ(c.config.header_timeout_ms, 3000);
+  EXPECT_EQ(c.config.body_timeout_ms, 60'000);
+  EXPECT_EQ(c.config.idle_timeout_ms, 500);
+  EXPECT_EQ(c.config.keep_alive_timeout_ms, 2000);
+  EXPECT_EQ(c.config.request_timeout_ms, 0);
+  EXPECT_EQ(c.config.max_connections, 100);
+  const std::string f = write_toml("host = [\"127.0.0.1\", \"127.0.0.2\"]\nheader_timeout = \"250ms\"\n");
+  auto t = parse({"--config", f});
+  ASSERT_TRUE(t.run) << t.message;
+  EXPECT_EQ(t.config.hosts, (std::vector<std::string>{"127.0.0.1", "127.0.0.2"}));
+  EXPECT_EQ(t.config.header_timeout_ms, 250);
+  std::remove(f.c_str());
+}
+
+TEST(ParseDuration, UnitsAndErrors) {
+  EXPECT_EQ(parse_duration_ms("10").value(), 10'000);
+  EXPECT_EQ(parse_duration_ms("1.5s").value(), 1500);
+  EXPECT_EQ(parse_duration_ms("250ms").value(), 250);
+  EXPECT_EQ(parse_duration_ms("2m").value(), 120'000);
+  for (const char* bad : {"", "s", "-1", "10 s", "1x", "abc"}) EXPECT_FALSE(parse_duration_ms(bad).ok()) << bad;
 }
 
 }  // namespace

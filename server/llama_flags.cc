@@ -230,7 +230,13 @@ Result<std::vector<std::string>> translate_llama_args(std::span<const std::strin
         const std::string shown = name == "--" + f->kvc ? name : name + " (kvc-server --" + f->kvc + ")";
         auto v = converted(*f, shown, value);
         if (!v.ok()) return v.status();
-        out.push_back("--" + f->kvc + "=" + **v);
+        if ((*v)->empty()) {
+          // "--name=" reads as a missing value to CLI11: the option's own check names it.
+          out.push_back("--" + f->kvc);
+          out.push_back("");
+        } else {
+          out.push_back("--" + f->kvc + "=" + **v);
+        }
         break;
       }
       case Kind::kSet:

@@ -1,12 +1,14 @@
 // kvc-server: an OpenAI-compatible llama.cpp server whose prompts stay warm
 // (docs/api-server.md). SIGTERM/SIGINT stop accepting, cancel or finish in-flight
 // requests, run the engine's shutdown saves within the deadline, and exit 0.
-#include <httplib.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <ctime>
 #include <thread>
 #include <utility>
@@ -28,6 +30,28 @@ void log_line(const std::string& s) {
   localtime_r(&now, &tm);
   std::strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
   std::fprintf(stderr, "%s kvc-server: %s\n", ts, s.c_str());
+}
+
+// Raises the soft RLIMIT_NOFILE to what `connections` need (its hard limit at
+// most); returns the connections that fit, logging when that is fewer.
+std::size_t fit_descriptors(std::size_t connections) {
+  constexpr std::size_t kSpare = 256;  // model, rows, cache directories, pipes
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return connections;
+  const rlim_t want = static_cast<rlim_t>(connections + kSpare);
+  if (rl.rlim_cur < want) {
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : std::min(want, rl.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+    const std::size_t fit = rl.rlim_cur > kSpare * 2 ? static_cast<std::size_t>(rl.rlim_cur) - kSpare : 64;
+    log_line("warning: the descriptor limit (ulimit -n " + std::to_string(rl.rlim_cur) + ") allows " +
+             std::to_string(fit) + " connections, not --max-connections " + std::to_string(connections) +
+             "; raise ulimit -n");
+    return fit;
+  }
+  return connections;
 }
 
 int run(ServerConfig cfg) {
@@ -59,16 +83,31 @@ int run(ServerConfig cfg) {
              std::to_string(t.quota_bytes));
   }
   kvc::server::App app(cfg, eng);
-  httplib::Server svr;
-  kvc::server::install_middleware(svr, app);
-  kvc::server::add_info_routes(svr, app);
-  kvc::server::add_completion_routes(svr, app);
-  kvc::server::add_admin_routes(svr, app);
-  if (!svr.bind_to_port(cfg.host, cfg.port)) {
-    log_line("error: cannot listen on " + cfg.host + ":" + std::to_string(cfg.port) + " (--host, --port)");
+  kvc::server::Router router;
+  kvc::server::add_info_routes(router, app);
+  kvc::server::add_completion_routes(router, app);
+  kvc::server::add_admin_routes(router, app);
+  kvc::server::add_llama_routes(router, app);
+  kvc::server::HttpServerOptions http = kvc::server::http_options(cfg);
+  http.max_connections = fit_descriptors(http.max_connections);
+  kvc::server::HttpServer server(
+      http, router,
+      [&app](const kvc::server::HttpRequest& head, const kvc::server::Router::Match& match) {
+        return kvc::server::check_head(app, head, match);
+      },
+      kvc::server::http_error,
+      [&app, &router](const std::string& path, int status) {
+        app.metrics.count_request(kvc::server::endpoint_label(router, path), status);
+      });
+  if (kvc::Status st = server.listen(); !st.ok()) {
+    log_line("error: " + st.message());
     return 1;
   }
 
+  // The signal thread only wakes this one, which stops everything in order.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
   std::atomic<bool> done{false};
   std::thread signals([&] {
     sigset_t set;
@@ -81,22 +120,32 @@ int run(ServerConfig cfg) {
       if (sig != SIGINT && sig != SIGTERM) continue;
       log_line(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
                ": stopping (in-flight requests are finished or cancelled, then shutdown saves)");
-      app.queue.close();
-      svr.stop();
-      eng.shutdown();
+      std::lock_guard lock(mu);
+      stop = true;
+      cv.notify_all();
       return;
     }
   });
   log_line("model " + app.model_name + ", " + std::to_string(cfg.parallel) + " sequences of " +
            std::to_string(eng.n_ctx_per_sequence()) + " tokens");
-  log_line("listening on http://" + cfg.host + ":" + std::to_string(cfg.port));
-  const bool ok = svr.listen_after_bind();
+  for (const std::string& a : server.addresses()) log_line("listening on http://" + a);
+  server.serve();
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return stop; });
+  }
+  // Queued requests get 503, listeners and idle connections close; running
+  // requests end as cancelled when the engine shuts down (after its shutdown
+  // saves), their responses are written, then the rest is closed.
+  app.queue.close();
+  server.stop_accepting();
+  eng.shutdown();
+  server.drain(std::chrono::seconds(2));
+  server.stop();
   done = true;
   signals.join();
-  app.queue.close();
-  eng.shutdown();
   log_line("stopped");
-  return ok ? 0 : 1;
+  return 0;
 }
 
 }  // namespace

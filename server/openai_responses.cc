@@ -82,6 +82,8 @@ Json kvc_json(const RequestReport& r, const std::vector<std::int32_t>& completio
               {"prefill_ms", r.prefill_ms},
               {"time_to_first_token_ms", r.time_to_first_token_ms},
               {"total_ms", r.total_ms},
+              {"saves", r.saves},
+              {"save_blocked_ms", r.save_blocked_ms},
               {"restored_key", r.restored_key ? Json(r.restored_key->hex()) : Json(nullptr)},
               {"finish_key", r.finish_key ? Json(r.finish_key->hex()) : Json(nullptr)},
               {"finish_reason", finish_reason_name(r.finish_reason)}};

@@ -325,20 +325,6 @@ TEST(AdminBodies, ParseObject) {
   EXPECT_TRUE(std::holds_alternative<ApiError>(parse_object("{bytes:1}")));
 }
 
-TEST(Sse, ChannelCancelStopsTheProducer) {
-  PieceChannel ch;
-  EXPECT_TRUE(ch.push("a"));
-  EXPECT_TRUE(ch.push("b"));
-  auto b = ch.pop(std::chrono::milliseconds(0));
-  EXPECT_EQ(b.text, "ab");
-  EXPECT_FALSE(b.finished);
-  ch.cancel();
-  EXPECT_FALSE(ch.push("c"));
-  ch.finish();
-  EXPECT_TRUE(ch.pop(std::chrono::milliseconds(0)).finished);
-  EXPECT_EQ(sse_event("{}"), "data: {}\n\n");
-}
-
 TEST(Metrics, HistogramIsCumulative) {
   ServerMetrics m;
   m.time_to_first_token().observe(0.003);

@@ -18,8 +18,22 @@ Json stats_json(App& app) {
   Cache& cache = app.engine.cache();
   Json tiers = Json::array();
   for (const auto& t : cache.tier_stats()) {
+    Json counters = Json::object();
+    for (const auto& [name, v] : t.counters.items()) counters[name] = v;
     tiers.push_back({{"name", t.name}, {"location", t.location}, {"used_bytes", t.used_bytes},
-                     {"quota_bytes", t.quota_bytes}, {"rows", t.rows}});
+                     {"quota_bytes", t.quota_bytes}, {"rows", t.rows},
+                     {"policy", t.policy == TierPolicy::kOnEvict ? "on-evict" : "write-through"},
+                     {"min_tokens", t.min_tokens}, {"counters", counters}});
+    if (t.remote) {
+      const auto& r = *t.remote;
+      tiers.back()["remote"] = {{"hits", r.hits}, {"misses", r.misses}, {"bytes_in", r.bytes_in},
+                                {"bytes_out", r.bytes_out}, {"puts", r.puts}, {"put_duplicates", r.put_duplicates},
+                                {"removes", r.removes}, {"errors", r.errors}, {"timeouts", r.timeouts},
+                                {"fast_failures", r.fast_failures}, {"corrupt_rejected", r.corrupt_rejected},
+                                {"moved", r.moved}, {"ask", r.ask}, {"slot_map_refreshes", r.slot_map_refreshes},
+                                {"reconnects", r.reconnects}, {"publications_seen", r.publications_seen},
+                                {"scanned_rows", r.scanned_rows}};
+    }
   }
   Json counters = Json::object();
   for (const auto& [name, v] : cache.counters().items()) counters[name] = v;
@@ -47,10 +61,11 @@ std::string tier_list(const App& app) {
 }
 
 // A query parameter as an integer in [lo, hi]; `def` when absent.
-std::variant<std::int64_t, ApiError> query_int(const httplib::Request& req, const char* name, std::int64_t def,
+std::variant<std::int64_t, ApiError> query_int(const HttpRequest& req, const char* name, std::int64_t def,
                                                std::int64_t lo, std::int64_t hi) {
-  if (!req.has_param(name)) return def;
-  const std::string v = req.get_param_value(name);
+  const std::optional<std::string> given = req.param(name);
+  if (!given) return def;
+  const std::string& v = *given;
   std::int64_t x = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
   if (ec != std::errc() || p != v.data() + v.size() || x < lo || x > hi) {
@@ -61,17 +76,16 @@ std::variant<std::int64_t, ApiError> query_int(const httplib::Request& req, cons
   return x;
 }
 
-void rows_route(App& app, const httplib::Request& req, httplib::Response& res) {
+void rows_route(App& app, const HttpRequest& req, const std::shared_ptr<Exchange>& res) {
   auto offset = query_int(req, "offset", 0, 0, INT64_MAX);
   if (auto* e = std::get_if<ApiError>(&offset)) return send_error(res, *e);
   auto limit = query_int(req, "limit", 100, 1, 1000);
   if (auto* e = std::get_if<ApiError>(&limit)) return send_error(res, *e);
   std::optional<std::size_t> tier;
-  if (req.has_param("tier")) {
-    tier = tier_index(app, req.get_param_value("tier"));
+  if (const std::optional<std::string> name = req.param("tier")) {
+    tier = tier_index(app, *name);
     if (!tier) {
-      return send_error(res, bad_request("unknown tier '" + req.get_param_value("tier") + "' (configured: " +
-                                             tier_list(app) + ")", "tier"));
+      return send_error(res, bad_request("unknown tier '" + *name + "' (configured: " + tier_list(app) + ")", "tier"));
     }
   }
   auto rows = app.engine.cache().rows(tier);
@@ -79,24 +93,39 @@ void rows_route(App& app, const httplib::Request& req, httplib::Response& res) {
   const auto off = static_cast<std::size_t>(std::get<std::int64_t>(offset));
   const auto lim = static_cast<std::size_t>(std::get<std::int64_t>(limit));
   Json out = Json::array();
+  // Every tier of a mask, fastest first, by name.
+  auto names_of = [&app](index::TierMask m) {
+    Json a = Json::array();
+    for (std::size_t t = 0; t < app.tier_names.size(); ++t)
+      if (m & index::tier_bit(static_cast<index::TierId>(t))) a.push_back(app.tier_names[t]);
+    return a;
+  };
   for (std::size_t i = off; i < rows.size() && i < off + lim; ++i) {
     const auto& r = rows[i];
+    // "tier": the tier asked for, else the fastest holding a copy (where a hit is served from).
+    const auto fastest = index::fastest(r.tiers);
+    const std::string where = tier ? app.tier_names[*tier]
+                                   : (fastest && *fastest < app.tier_names.size() ? app.tier_names[*fastest] : "");
+    const char* status = r.status == index::RowStatus::kAvailable ? "available"
+                         : r.status == index::RowStatus::kWriting ? "writing"
+                                                                  : "deleting";
     out.push_back({{"key", r.info.key.hex()},
-                   {"tier", r.info.tier < app.tier_names.size() ? app.tier_names[r.info.tier] : "?"},
+                   {"tier", where},
+                   {"tiers", names_of(r.tiers)},
+                   {"pending", names_of(r.pending)},
                    {"bytes", r.info.size},
                    {"tokens", r.info.tokens ? r.info.tokens->size() : 0},
-                   {"status", r.status == index::RowStatus::kAvailable ? "available" : "writing"},
+                   {"status", status},
                    {"save_reason", format::save_reason_name(r.info.header.save_reason)},
                    {"created", r.info.header.creation_time},
                    {"hits", r.hits},
                    {"leases", r.leases},
-                   {"pinned", r.pinned},
-                   {"location", r.info.location}});
+                   {"pinned", r.pinned}});
   }
   send_json(res, 200, {{"total", rows.size()}, {"offset", off}, {"limit", lim}, {"rows", out}});
 }
 
-void evict_route(App& app, const httplib::Request& req, httplib::Response& res) {
+void evict_route(App& app, const HttpRequest& req, const std::shared_ptr<Exchange>& res) {
   auto parsed = parse_object(req.body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
   const Json& body = std::get<Json>(parsed);
@@ -131,7 +160,7 @@ void evict_route(App& app, const httplib::Request& req, httplib::Response& res) 
   send_json(res, 200, {{"requested_bytes", bytes}, {"freed_bytes", freed}});
 }
 
-void pin_route(App& app, bool pin, const httplib::Request& req, httplib::Response& res) {
+void pin_route(App& app, bool pin, const HttpRequest& req, const std::shared_ptr<Exchange>& res) {
   auto parsed = parse_object(req.body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
   const Json& body = std::get<Json>(parsed);
@@ -153,23 +182,27 @@ void pin_route(App& app, bool pin, const httplib::Request& req, httplib::Respons
 
 }  // namespace
 
-void add_admin_routes(httplib::Server& svr, App& app) {
-  svr.Get("/v1/cache/stats", [&app](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, stats_json(app));
-  });
-  svr.Get("/v1/cache/rows", [&app](const httplib::Request& req, httplib::Response& res) { rows_route(app, req, res); });
-  svr.Post("/v1/cache/gc", bounded_body(app, [&app](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, {{"freed_bytes", app.engine.cache().gc()}});
-  }));
-  svr.Post("/v1/cache/evict", bounded_body(app, [&app](const httplib::Request& req, httplib::Response& res) {
-             evict_route(app, req, res);
-           }));
-  svr.Post("/v1/cache/pin", bounded_body(app, [&app](const httplib::Request& req, httplib::Response& res) {
-             pin_route(app, true, req, res);
-           }));
-  svr.Post("/v1/cache/unpin", bounded_body(app, [&app](const httplib::Request& req, httplib::Response& res) {
-             pin_route(app, false, req, res);
-           }));
+void add_admin_routes(Router& router, App& app) {
+  // Every admin route takes the cache's locks or touches files: workers.
+  const RouteOptions worker{.access = Access::kKey, .run_on = RunOn::kWorker};
+  router.add("GET", {"/v1/cache/stats"}, [&app](HttpRequest&, const std::shared_ptr<Exchange>& ex) {
+    send_json(ex, 200, stats_json(app));
+  }, worker);
+  router.add("GET", {"/v1/cache/rows"}, [&app](HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+    rows_route(app, req, ex);
+  }, worker);
+  router.add("POST", {"/v1/cache/gc"}, [&app](HttpRequest&, const std::shared_ptr<Exchange>& ex) {
+    send_json(ex, 200, {{"freed_bytes", app.engine.cache().gc()}});
+  }, worker);
+  router.add("POST", {"/v1/cache/evict"}, [&app](HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+    evict_route(app, req, ex);
+  }, worker);
+  router.add("POST", {"/v1/cache/pin"}, [&app](HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+    pin_route(app, true, req, ex);
+  }, worker);
+  router.add("POST", {"/v1/cache/unpin"}, [&app](HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+    pin_route(app, false, req, ex);
+  }, worker);
 }
 
 }  // namespace kvc::server

@@ -1,19 +1,23 @@
-// POST /v1/completions and POST /v1/chat/completions, plain and streamed (SSE).
+// POST /completion and /completions (llama's native API), /v1/completions, and
+// /v1/chat/completions (also /chat/completions), plain and streamed (SSE).
 //
-// A request is parsed and tokenized on the HTTP thread (so every input error is a
-// 4xx before any stream starts), admitted onto a sequence (or queued, or refused
-// with 503), then run with Engine::complete. Streams run the engine call on a
-// worker thread and forward text through a PieceChannel; a failed write (the
-// client went away) cancels the channel, on_text returns false and the engine
-// frees the sequence and its lease at once.
+// The handler runs on a worker: it parses the body, maps OpenAI's fields onto
+// llama-server's generation parameters, renders the chat (tools, response_format),
+// tokenizes within the context budget (prompt_budget.h: a prompt that cannot fit
+// is refused without tokenizing it whole), so every input error is a 4xx before
+// any stream starts; then it waits for a sequence (AdmissionQueue) and runs the
+// blocking Engine::complete. The exchange's cancel flag is the request's cancel
+// flag: a client that goes away, or --request-timeout, stops the request queued
+// or running. Streams: completion_stream.h.
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <thread>
 
 #include "server/app.h"
+#include "server/completion_stream.h"
 #include "server/llama_native.h"
-#include "server/sse.h"
+#include "server/prompt_budget.h"
 
 namespace kvc::server {
 namespace {
@@ -29,23 +33,30 @@ void record(App& app, const Result<CompletionResult>& r) {
   if (rep.generated_tokens > 0) app.metrics.time_to_first_token().observe(rep.time_to_first_token_ms / 1000.0);
   if (rep.cached_tokens > 0) app.metrics.restore_time().observe(rep.restore_ms / 1000.0);
   app.metrics.request_duration().observe(rep.total_ms / 1000.0);
+  app.metrics.count_llama(rep.prefilled_tokens, rep.cached_tokens, rep.prefill_ms / 1000.0, rep.generated_tokens,
+                          std::max(0.0, rep.total_ms - rep.time_to_first_token_ms) / 1000.0,
+                          rep.prompt_tokens + rep.generated_tokens);
 }
 
 // A parsed request on its way to the engine: the generation parameters, the
-// rendered chat (for its output parser), the engine request.
+// rendered chat (for its output parser), the prompt text (native responses echo
+// it), the engine request.
 struct Prepared {
-  OpenAiRequest oai;
+  StreamShape shape = StreamShape::kOaiCompletion;
+  Json llama_params;
+  Json prompt;  // completions: "prompt" as sent
   GenerationParams params;
   std::optional<ChatPrompt> chat;
+  std::string prompt_text;
   CompletionRequest creq;
 };
 
-// Builds the engine request: map the OpenAI fields onto llama-server's
-// parameters, render the chat (tools, response_format), tokenize, check the context.
-std::optional<ApiError> prepare(App& app, Prepared& p) {
-  std::string text;
-  if (p.oai.chat) {
-    auto chat = app.engine.apply_chat(p.oai.chat_request);
+const char* prompt_field(const Prepared& p) { return p.shape == StreamShape::kOaiChat ? "messages" : "prompt"; }
+
+// Maps the parameters, renders the chat, tokenizes, checks the context.
+std::optional<ApiError> prepare(App& app, Prepared& p, const ChatRequest* chat_request) {
+  if (chat_request != nullptr) {
+    auto chat = app.engine.apply_chat(*chat_request);
     if (!chat.ok()) return bad_request(chat.status().message(), "messages");
     p.chat = std::move(chat.value());
   }
@@ -53,7 +64,7 @@ std::optional<ApiError> prepare(App& app, Prepared& p) {
     auto ids = app.engine.tokenize(t, false, false);
     return ids.ok() ? ids.value() : std::vector<std::int32_t>{};
   };
-  auto params = parse_generation(p.oai.llama_params, app.defaults, app.engine.n_vocab(), tok);
+  auto params = parse_generation(p.llama_params, app.defaults, app.engine.n_vocab(), tok);
   if (auto* e = std::get_if<ApiError>(&params)) return *e;
   p.params = std::move(std::get<GenerationParams>(params));
   if (p.params.sampling.max_tokens > app.limits.max_tokens_limit)
@@ -66,30 +77,41 @@ std::optional<ApiError> prepare(App& app, Prepared& p) {
   out.sampling = p.params.sampling;
   out.parent_key = p.params.parent_key;
   out.use_cache = p.params.cache_prompt;
+  const auto limit = static_cast<std::size_t>(app.engine.n_ctx_per_sequence());
+  const TokenizeFn bounded = [&app](std::string_view s, bool bos) { return app.engine.tokenize(s, bos); };
+  const auto tokenize_text = [&](const std::string& text) -> std::optional<ApiError> {
+    auto ids = tokenize_bounded(bounded, text, true, limit);
+    if (!ids.ok()) return bad_request(ids.status().message(), prompt_field(p));
+    if (ids->too_long) return exceed_context_error(ids->at_least, limit, prompt_field(p));
+    out.prompt_tokens = std::move(ids->tokens);
+    return std::nullopt;
+  };
   if (p.chat) {
-    auto ids = app.engine.tokenize(p.chat->prompt, true);
-    if (!ids.ok()) return bad_request(ids.status().message(), "messages");
-    out.prompt_tokens = std::move(ids.value());
+    p.prompt_text = p.chat->prompt;
+    if (auto e = tokenize_text(p.chat->prompt)) return e;
   } else {
-    auto prompts = parse_prompts(p.oai.prompt, "prompt");
+    auto prompts = parse_prompts(p.prompt, "prompt");
     if (auto* e = std::get_if<ApiError>(&prompts)) return *e;
     const auto& list = std::get<std::vector<PromptInput>>(prompts);
-    if (list.size() != 1) return bad_request("'prompt' holds several prompts; send one per request", "prompt", "unsupported_value");
-    out.prompt_tokens = tokenize_prompt(list.front(), true, [&app](const std::string& t, bool special) {
-      auto ids = app.engine.tokenize(t, special);
-      return ids.ok() ? ids.value() : std::vector<std::int32_t>{};
-    });
+    if (list.size() != 1)
+      return bad_request("'prompt' holds several prompts; send one per request", "prompt", "unsupported_value");
+    const PromptInput& in = list.front();
+    if (in.pieces.size() == 1 && std::holds_alternative<std::string>(in.pieces.front())) {
+      p.prompt_text = std::get<std::string>(in.pieces.front());
+      if (auto e = tokenize_text(p.prompt_text)) return e;
+    } else {
+      out.prompt_tokens = tokenize_prompt(in, true, [&app](const std::string& t, bool special) {
+        auto ids = app.engine.tokenize(t, special);
+        return ids.ok() ? ids.value() : std::vector<std::int32_t>{};
+      });
+      auto text = app.engine.detokenize(*out.prompt_tokens);
+      if (text.ok()) p.prompt_text = std::move(text.value());
+    }
   }
   const std::size_t n = out.prompt_tokens->size();
-  const auto limit = static_cast<std::size_t>(app.engine.n_ctx_per_sequence());
-  if (n == 0) return bad_request("the prompt is empty", p.oai.chat ? "messages" : "prompt");
-  if (n >= limit) return exceed_context_error(n, limit, p.oai.chat ? "messages" : "prompt");
+  if (n == 0) return bad_request("the prompt is empty", prompt_field(p));
+  if (n >= limit) return exceed_context_error(n, limit, prompt_field(p));
   return std::nullopt;
-}
-
-ResponseContext response_context(App& app, const Prepared& p) {
-  return ResponseContext{app.new_id(p.oai.chat ? "chatcmpl" : "cmpl"), unix_now(), app.model_name,
-                         app.system_fingerprint, p.params.sampling.post_sampling_probs};
 }
 
 ApiError refusal(AdmissionQueue::Refusal r, const App& app) {
@@ -102,122 +124,114 @@ ApiError refusal(AdmissionQueue::Refusal r, const App& app) {
                   "server_error", "", "queue_full"};
 }
 
-struct Stream {
-  Stream(App& a, Prepared p, AdmissionQueue::Ticket t)
-      : app(a), prep(std::move(p)), ticket(std::move(t)), ctx(response_context(app, prep)) {
-    if (prep.chat) parser.emplace(app.engine.chat_parser(*prep.chat));
-  }
-  ~Stream() {
-    channel.cancel();
-    if (worker.joinable()) worker.join();
-  }
+ApiError timed_out(const App& app) {
+  return ApiError{503,
+                  "the request did not finish within " + std::to_string(app.config.request_timeout_ms / 1000.0) +
+                      " s (--request-timeout) and was cancelled",
+                  "server_error", "", "request_timeout"};
+}
 
-  void start() {
-    prep.creq.on_text = [this](std::string_view piece) { return channel.push(piece); };
-    worker = std::thread([this] {
-      result.emplace(app.engine.complete(std::move(prep.creq)));
-      record(app, *result);
-      ticket.release();
-      channel.finish();
-    });
-  }
+ResponseContext response_context(App& app, const Prepared& p) {
+  return ResponseContext{app.new_id(p.shape == StreamShape::kOaiChat ? "chatcmpl" : "cmpl"), unix_now(),
+                         app.model_name, app.system_fingerprint, p.params.sampling.post_sampling_probs};
+}
 
-  // Chat text goes through the output parser (tool calls, reasoning) as deltas.
-  std::string events_for(std::string_view text, bool final) {
-    std::string out;
-    if (!prep.oai.chat) {
-      if (!text.empty()) out += sse_event(dump(completion_chunk(ctx, text, {})));
-      return out;
+NativeContext native_context(const App& app, const Prepared& p) {
+  NativeContext c;
+  c.model = app.model_name;
+  c.prompt = p.prompt_text;
+  c.max_tokens = p.params.sampling.max_tokens > 0 ? static_cast<std::size_t>(p.params.sampling.max_tokens) : 0;
+  return c;
+}
+
+// The whole response of a finished request.
+std::variant<Json, ApiError> whole_response(App& app, const Prepared& p, const CompletionResult& r) {
+  switch (p.shape) {
+    case StreamShape::kOaiCompletion: return completion_response(response_context(app, p), r);
+    case StreamShape::kNative: return native_completion_json(native_context(app, p), r, p.params, false);
+    case StreamShape::kOaiChat: {
+      ChatOutputParser parser = app.engine.chat_parser(*p.chat);
+      auto out = parser.update(r.text, false);
+      if (!out.ok()) return engine_error(out.status());
+      return chat_response(response_context(app, p), r, parser.output());
     }
-    auto deltas = parser->update(text, !final);
-    if (!deltas.ok()) return out;
-    for (const ChatDelta& d : *deltas) out += sse_event(dump(chat_delta_chunk(ctx, d, {})));
-    return out;
   }
+  return Json::object();
+}
 
-  // Writes everything; false when the client went away.
-  bool run(httplib::DataSink& sink) {
-    start();
-    if (prep.oai.chat) {
-      const std::string ev = sse_event(dump(chat_role_chunk(ctx)));
-      if (!sink.write(ev.data(), ev.size())) return false;
-    }
-    for (;;) {
-      PieceChannel::Batch b = channel.pop(std::chrono::milliseconds(200));
-      if (!b.text.empty()) {
-        const std::string ev = events_for(b.text, false);
-        if (!ev.empty() && !sink.write(ev.data(), ev.size())) return false;
-      }
-      if (b.finished) break;
-      if (!sink.is_writable()) return false;
-    }
-    std::string tail;
-    if (result->ok()) {
-      tail += events_for("", true);
-      const bool usage = prep.params.include_usage;
-      if (prep.oai.chat) {
-        tail += sse_event(dump(chat_final_chunk(ctx, result->value(), !parser->output().tool_calls.empty(), !usage)));
-      } else {
-        tail += sse_event(dump(completion_final_chunk(ctx, result->value(), !usage)));
-      }
-      if (usage) tail += sse_event(dump(usage_chunk(ctx, result->value(), prep.oai.chat)));
-    } else {
-      tail += sse_event(dump(error_body(engine_error(result->status()))));
-    }
-    tail += kSseDone;
-    if (!sink.write(tail.data(), tail.size())) return false;
-    sink.done();
-    return true;
+void run(App& app, Prepared prep, const std::shared_ptr<Exchange>& ex) {
+  CompletionRequest& creq = prep.creq;
+  creq.cancel = ex->cancel_flag();
+  const auto gone = [&ex] { return ex->cancel_reason() != Exchange::CancelReason::kDeadline; };
+
+  ex->on_cancel([&app] { app.queue.wake(); });  // a queued request leaves the queue at once
+  AdmissionQueue::Entry entry = app.queue.enter(creq.cancel.get());
+  if (!entry.ticket) {
+    if (entry.refusal != AdmissionQueue::Refusal::kCancelled) return send_error(ex, refusal(entry.refusal, app));
+    return gone() ? void() : send_error(ex, timed_out(app));
   }
-
-  App& app;
-  Prepared prep;
-  AdmissionQueue::Ticket ticket;
-  ResponseContext ctx;
-  std::optional<ChatOutputParser> parser;
-  PieceChannel channel;
-  std::optional<Result<CompletionResult>> result;
-  std::thread worker;
-};
-
-void handle(App& app, bool chat, const httplib::Request& http_req, httplib::Response& res) {
-  auto parsed = parse_openai_request(http_req.body, chat);
-  if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(res, *e);
-  Prepared prep;
-  prep.oai = std::move(std::get<OpenAiRequest>(parsed));
-  if (auto e = prepare(app, prep)) return send_error(res, *e);
-
-  AdmissionQueue::Entry entry = app.queue.enter();
-  if (!entry.ticket) return send_error(res, refusal(entry.refusal, app));
-
   if (!prep.params.stream) {
-    const ResponseContext ctx = response_context(app, prep);
-    Result<CompletionResult> r = app.engine.complete(std::move(prep.creq));
+    Result<CompletionResult> r = app.engine.complete(std::move(creq));
     entry.ticket.release();
     record(app, r);
-    if (!r.ok()) return send_error(res, engine_error(r.status()));
-    if (!chat) return send_json(res, 200, completion_response(ctx, r.value()));
-    ChatOutputParser parser = app.engine.chat_parser(*prep.chat);
-    auto parsed_out = parser.update(r->text, false);
-    if (!parsed_out.ok()) return send_error(res, engine_error(parsed_out.status()));
-    return send_json(res, 200, chat_response(ctx, r.value(), parser.output()));
+    if (ex->cancel_flag()->load()) return gone() ? void() : send_error(ex, timed_out(app));
+    if (!r.ok()) return send_error(ex, engine_error(r.status()));
+    auto body = whole_response(app, prep, r.value());
+    if (auto* e = std::get_if<ApiError>(&body)) return send_error(ex, *e);
+    return send_json(ex, 200, std::get<Json>(body));
   }
-  auto stream = std::make_shared<Stream>(app, std::move(prep), std::move(entry.ticket));
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider("text/event-stream",
-                                   [stream](std::size_t, httplib::DataSink& sink) { return stream->run(sink); });
+  std::optional<ChatOutputParser> parser;
+  if (prep.chat) parser.emplace(app.engine.chat_parser(*prep.chat));
+  auto stream = std::make_shared<CompletionStream>(ex, prep.shape, response_context(app, prep),
+                                                   native_context(app, prep), prep.params, std::move(parser));
+  stream->start();
+  stream->attach(creq);
+  Result<CompletionResult> r = app.engine.complete(std::move(creq));
+  entry.ticket.release();
+  record(app, r);
+  std::optional<ApiError> timeout;
+  if (ex->cancel_reason() == Exchange::CancelReason::kDeadline) timeout = timed_out(app);
+  stream->finish(std::move(r), std::move(timeout));
+}
+
+void handle_openai(App& app, bool chat, HttpRequest& http_req, const std::shared_ptr<Exchange>& ex) {
+  auto parsed = parse_openai_request(http_req.body, chat);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(ex, *e);
+  OpenAiRequest& oai = std::get<OpenAiRequest>(parsed);
+  Prepared prep;
+  prep.shape = chat ? StreamShape::kOaiChat : StreamShape::kOaiCompletion;
+  prep.llama_params = std::move(oai.llama_params);
+  prep.prompt = std::move(oai.prompt);
+  if (auto e = prepare(app, prep, chat ? &oai.chat_request : nullptr)) return send_error(ex, *e);
+  run(app, std::move(prep), ex);
+}
+
+void handle_native(App& app, HttpRequest& http_req, const std::shared_ptr<Exchange>& ex) {
+  auto parsed = parse_native_completion(http_req.body);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(ex, *e);
+  NativeCompletionRequest& n = std::get<NativeCompletionRequest>(parsed);
+  Prepared prep;
+  prep.shape = StreamShape::kNative;
+  prep.prompt = n.llama_params.at("prompt");
+  prep.llama_params = std::move(n.llama_params);
+  if (auto e = prepare(app, prep, nullptr)) return send_error(ex, *e);
+  run(app, std::move(prep), ex);
 }
 
 }  // namespace
 
-void add_completion_routes(httplib::Server& svr, App& app) {
-  svr.Post("/v1/completions", bounded_body(app, [&app](const httplib::Request& req, httplib::Response& res) {
-             handle(app, false, req, res);
-           }));
-  svr.Post("/v1/chat/completions", bounded_body(app, [&app](const httplib::Request& req, httplib::Response& res) {
-             handle(app, true, req, res);
-           }));
+void add_completion_routes(Router& router, App& app) {
+  const RouteOptions worker{.access = Access::kKey, .run_on = RunOn::kWorker};
+  // Like llama-server: /completions is the native API too; only /v1/completions is OpenAI's.
+  router.add("POST", {"/completion", "/completions"}, [&app](HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+    handle_native(app, req, ex);
+  }, worker);
+  router.add("POST", {"/v1/completions"}, [&app](HttpRequest& req, const std::shared_ptr<Exchange>& ex) {
+    handle_openai(app, false, req, ex);
+  }, worker);
+  router.add("POST", {"/v1/chat/completions", "/chat/completions"},
+             [&app](HttpRequest& req, const std::shared_ptr<Exchange>& ex) { handle_openai(app, true, req, ex); },
+             worker);
 }
 
 }  // namespace kvc::server

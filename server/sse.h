@@ -1,11 +1,8 @@
-// Server-sent events: the event framing, and the channel that carries generated
-// text from the engine's scheduler thread (on_text, which must not block) to the
-// HTTP thread that writes the stream. Cancelling the channel makes on_text return
-// false, which cancels the request in the engine.
+// Server-sent events: the event framing, and the buffer that carries generated
+// text from the engine's scheduler thread (on_text, which must never block) to
+// the connection's I/O strand that writes the stream.
 #pragma once
 
-#include <chrono>
-#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -15,29 +12,22 @@ namespace kvc::server {
 // "data: <payload>\n\n"
 std::string sse_event(std::string_view payload);
 inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
+// A comment line: clients ignore it (the server's probe of a half-closed peer).
+inline constexpr std::string_view kSseComment = ": keep-alive\n\n";
 
-class PieceChannel {
+// Pieces pushed while the writer is busy are concatenated into the next event.
+class PieceBuffer {
  public:
-  // Producer side. Returns false once the consumer has cancelled.
+  // Producer (any thread). True when no take() is scheduled yet: the caller
+  // schedules one.
   bool push(std::string_view piece);
-  // No more pieces will come.
-  void finish();
-
-  struct Batch {
-    std::string text;       // pieces pushed since the last pop, concatenated
-    bool finished = false;  // finish() was called and everything is drained
-  };
-  // Consumer side: waits up to `timeout` for text or the finish.
-  Batch pop(std::chrono::milliseconds timeout);
-  void cancel();
-  bool cancelled() const;
+  // Consumer: everything pushed so far; the next push schedules again.
+  std::string take();
 
  private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::mutex mu_;
   std::string pending_;
-  bool finished_ = false;
-  bool cancelled_ = false;
+  bool scheduled_ = false;
 };
 
 }  // namespace kvc::server

@@ -17,6 +17,7 @@ using testing::token_run;
 CacheOptions options_for(const std::string& dir, io::Env* env) {
   CacheOptions o;
   o.tiers.push_back({TierKind::kDisk, dir, 1 << 30});
+  for (auto& t : o.tiers) t.min_tokens = 1;  // short test rows are kept
   o.env = env;
   o.watch_directories = false;
   o.sweep_interval = std::chrono::milliseconds(3'600'000);  // no background hit writes during the test

@@ -47,13 +47,11 @@ TEST(CacheStress, ConcurrentMixedOperations) {
         switch (rng() % 8) {
           case 0: {
             auto req = make_request(toks, bytes, static_cast<std::uint8_t>(which));
-            req.tier = rng() % 2;
             if (cache.save(std::move(req), std::chrono::seconds(5)).ok()) saves_ok++;
             break;
           }
           case 1: {
             auto req = make_request(toks, bytes, static_cast<std::uint8_t>(which));
-            req.tier = rng() % 2;
             (void)cache.save_async(std::move(req));
             break;
           }
@@ -63,11 +61,13 @@ TEST(CacheStress, ConcurrentMixedOperations) {
             if (lease.ok()) {
               auto loaded = cache.load(*lease);
               (loaded.ok() ? loads_ok : loads_failed)++;
+              if (!loaded.ok()) ADD_FAILURE() << loaded.status().to_string();
               if (loaded.ok()) {
                 // The payload is exactly what was saved for these tokens.
                 auto expect = make_request(toks, bytes, static_cast<std::uint8_t>(which));
-                EXPECT_TRUE(std::equal(expect.payload.begin(), expect.payload.end(), loaded->payload.begin(),
-                                       loaded->payload.end()));
+                const auto want = expect.payload.span();
+                const auto got = loaded->file.payload();
+                EXPECT_TRUE(std::equal(want.begin(), want.end(), got.begin(), got.end()));
               }
             }
             break;
@@ -75,8 +75,8 @@ TEST(CacheStress, ConcurrentMixedOperations) {
           case 4: {
             auto longer = toks;
             longer.push_back(7);
-            auto hit = rng() % 2 ? cache.longest_prefix(testing::ns_for_tests(), longer)
-                                 : cache.any_prefix(testing::ns_for_tests(), longer, true);
+            auto hit = rng() % 2 ? cache.longest_prefix(testing::ns_for_tests(), longer, 8)
+                                 : cache.any_prefix(testing::ns_for_tests(), longer, true, 1);
             if (hit.lease) {
               EXPECT_LE(hit.length, longer.size());
             }
@@ -108,6 +108,7 @@ TEST(CacheStress, ConcurrentMixedOperations) {
   EXPECT_EQ(loads_failed.load(), 0u);  // nobody else touches the files: no load may fail
   EXPECT_NE(cache.prometheus_text().find("kvc_leases 0\n"), std::string::npos);
   EXPECT_TRUE(testing::cache_consistent(cache, "", 0));
+  EXPECT_TRUE(testing::cache_consistent(cache, dir.path(), 1));
   EXPECT_TRUE(testing::cache_consistent(cache, dir.path(), 1));
 }
 

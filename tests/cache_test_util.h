@@ -18,6 +18,14 @@ inline KeyNamespace ns_for_tests(std::uint8_t salt = 1) {
   return ns;
 }
 
+inline TierOptions tier_options(TierKind kind, std::string dir, std::uint64_t quota) {
+  TierOptions t;
+  t.kind = kind;
+  t.dir = std::move(dir);
+  t.quota_bytes = quota;
+  return t;
+}
+
 inline std::vector<std::uint32_t> token_run(std::size_t n, std::uint32_t start = 1) {
   std::vector<std::uint32_t> t(n);
   std::iota(t.begin(), t.end(), start);
@@ -28,8 +36,8 @@ inline SaveRequest make_request(std::vector<std::uint32_t> toks, std::size_t byt
   SaveRequest r;
   r.ns = ns_for_tests();
   r.tokens = std::move(toks);
-  r.payload.resize(bytes);
-  for (std::size_t i = 0; i < bytes; ++i) r.payload[i] = std::byte(static_cast<std::uint8_t>(seed + i * 13));
+  r.payload = BufferPool::shared().acquire(bytes);
+  for (std::size_t i = 0; i < bytes; ++i) r.payload.data()[i] = std::byte(static_cast<std::uint8_t>(seed + i * 13));
   r.reason = SaveReason::kCold;
   return r;
 }
@@ -58,8 +66,9 @@ inline ::testing::AssertionResult cache_consistent(Cache& cache, const std::stri
   std::uint64_t sum = 0;
   for (const auto& r : cache.rows(tier)) {
     if (r.status != index::RowStatus::kAvailable) return ::testing::AssertionFailure() << "row " << r.info.key.hex() << " is still writing";
-    if (!dir.empty() && !std::filesystem::exists(r.info.location))
-      return ::testing::AssertionFailure() << "row " << r.info.key.hex() << " has no file " << r.info.location;
+    const std::string path = dir + "/" + r.info.key.hex() + ".kvc";
+    if (!dir.empty() && !std::filesystem::exists(path))
+      return ::testing::AssertionFailure() << "row " << r.info.key.hex() << " has no file " << path;
     sum += r.info.size;
   }
   const auto stats = cache.tier_stats()[tier];

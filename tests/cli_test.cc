@@ -117,6 +117,7 @@ struct FileSpec {
   std::size_t payload_bytes = 100;
   std::string prompt = "hello";
   std::vector<float> logits;
+  std::vector<format::PositionLogits> position_logits;
 };
 
 struct Written {
@@ -145,6 +146,7 @@ Written write_kvc(const std::string& dir, const FileSpec& s, const std::string& 
   in.hostname = "testhost";
   in.producer_version = "kvc test";
   in.next_token_logits = s.logits;
+  in.position_logits = s.position_logits;
   const auto prefix = format::build_prefix(in, payload);
   Written w;
   w.key = derive_key(ns, s.tokens);
@@ -272,6 +274,7 @@ TEST_F(CliTest, InspectJsonOfValidFile) {
   s.created = 1'700'000'000;
   s.last_used = 1'700'000'500;
   s.logits = {0.5f, 1.5f, -2.0f};
+  s.position_logits = {{1, {1.0f, 2.0f, 3.0f}}, {3, {4.0f, 5.0f, 6.0f}}};
   const Written w = write_kvc(dir.path(), s);
 
   json j = kvc_json({"inspect", w.path, "--json"});
@@ -303,14 +306,18 @@ TEST_F(CliTest, InspectJsonOfValidFile) {
   EXPECT_EQ(j["producer_version"], "kvc test");
   EXPECT_EQ(j["has_logits"], true);
   EXPECT_EQ(j["n_logits"], 3);
+  EXPECT_EQ(j["position_logits"], json::parse(R"([{"position":1,"n_logits":3},{"position":3,"n_logits":3}])"));
   EXPECT_EQ(j["file_size"], w.size);
 }
 
 TEST_F(CliTest, InspectHumanTable) {
   testing::TempDir dir("kvc-cli");
-  const Written w = write_kvc(dir.path(), FileSpec{});
+  FileSpec s;
+  s.position_logits = {{2, {1.0f, 2.0f}}};
+  const Written w = write_kvc(dir.path(), s);
   CliRun r = kvc({"inspect", w.path});
   ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("2 (2 floats)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("VALID"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(w.key.hex() + " (matches the file name)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("q4_k_m (7)"), std::string::npos) << r.out;
@@ -484,6 +491,32 @@ TEST_F(CliTest, VerifyProgressOnRequest) {
 }
 
 // ---------------------------------------------------------------- ls / stats
+
+TEST_F(CliTest, LsOfSeveralTierDirectoriesShowsWhereEachRowLives) {
+  testing::TempDir fast("kvc-cli"), slow("kvc-cli");
+  FileSpec both, only_slow;
+  both.tokens = {5, 6, 7};
+  both.last_used = 1'700'000'100;
+  only_slow.tokens = {8};
+  only_slow.last_used = 1'700'000'000;
+  const Written b1 = write_kvc(fast.path(), both);
+  write_kvc(slow.path(), both);
+  const Written s1 = write_kvc(slow.path(), only_slow);
+
+  json j = kvc_json({"ls", fast.path(), slow.path(), "--json"});
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), 2u);  // one entry per row, not per copy
+  EXPECT_EQ(j[0]["key"], b1.key.hex());
+  EXPECT_EQ(j[0]["dirs"], json::array({fast.path(), slow.path()}));
+  EXPECT_EQ(j[1]["key"], s1.key.hex());
+  EXPECT_EQ(j[1]["dirs"], json::array({slow.path()}));
+
+  CliRun human = kvc({"ls", fast.path(), slow.path()});
+  EXPECT_EQ(human.status, 0);
+  EXPECT_NE(human.out.find("IN"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("1,2"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("1 = " + fast.path()), std::string::npos) << human.out;
+}
 
 TEST_F(CliTest, LsSortsMostRecentFirstAndIsReadOnly) {
   testing::TempDir dir("kvc-cli");

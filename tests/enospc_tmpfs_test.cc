@@ -105,6 +105,7 @@ constexpr std::uint64_t kQuota = 1ull << 30;     // quota far above the filesyst
 CacheOptions options_on(const std::string& dir, TierKind kind) {
   CacheOptions o;
   o.tiers.push_back({kind, dir, kQuota});
+  for (auto& t : o.tiers) t.min_tokens = 1;  // short test rows are kept
   o.watch_directories = false;
   o.sweep_interval = std::chrono::milliseconds(3'600'000);
   return o;
@@ -160,7 +161,7 @@ TEST_P(EnospcTmpfs, TheSaveThatDoesNotFitFailsCleanlyAndNothingIsLost) {
       ASSERT_TRUE(lease.ok()) << k.hex();
       auto loaded = cache.load(*lease);
       ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
-      EXPECT_EQ(loaded->payload.size(), kRowPayload);
+      EXPECT_EQ(loaded->file.payload().size(), kRowPayload);
     }
 
     // Asynchronous saves on the full filesystem are dropped and counted; nothing leaks.

@@ -25,6 +25,7 @@ CacheOptions options_for(std::vector<std::string> dirs, io::Env* env = nullptr) 
   CacheOptions o;
   o.tiers.push_back({TierKind::kRamFile, dirs.at(0), 1 << 30});
   if (dirs.size() > 1) o.tiers.push_back({TierKind::kDisk, dirs.at(1), 1 << 30});
+  for (auto& t : o.tiers) t.min_tokens = 1;  // short test rows are kept
   o.env = env;
   o.watch_directories = false;
   o.sweep_interval = std::chrono::milliseconds(20);  // hit counts get written back during the test

@@ -2,6 +2,12 @@
 // the memory-pressure scheduler. Payloads are opaque bytes: the cache knows
 // nothing of llama.cpp.
 //
+// The tiers form one hierarchy, fastest first (cache.md §3): a save lands in the
+// fastest tier that takes it and is written through, on the writer pool, to the
+// tiers below whose policy is write-through; a tier that evicts a row moves it
+// down when no slower tier has a copy; a row served from a slower tier is
+// promoted into RAM with the buffer that was read.
+//
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
@@ -16,9 +22,11 @@
 #include "cache/counters.h"
 #include "format/kvc_file.h"
 #include "index/index.h"
+#include "kvc/buffer.h"
 #include "kvc/key.h"
 #include "kvc/options.h"
 #include "kvc/status.h"
+#include "tiers/remote_counters.h"
 #include "tiers/tier.h"
 
 namespace kvc {
@@ -33,13 +41,33 @@ struct SaveRequest {
   format::FingerprintMode fingerprint_mode = format::FingerprintMode::kSafe;
   std::vector<std::uint32_t> tokens;
   SaveReason reason = SaveReason::kUnknown;
-  std::vector<std::byte> payload;         // moved in, never copied
+  ByteBuffer payload;                     // moved in, never copied (BufferPool::shared())
   std::vector<float> next_token_logits;   // optional TLV 0x0A
+  std::vector<format::PositionLogits> position_logits;  // optional TLV 0x0B records, positions increasing
   std::string prompt_text;                // optional, for humans
   std::string reason_detail;              // optional TLV 0x07
   std::uint8_t quant_bits = 0;
   std::uint32_t context_size = 0;
-  std::optional<std::size_t> tier;        // default: CacheOptions::save_tier
+};
+
+// A reserved save (cache.md §2 step 1). From reserve_save on, the key is
+// "writing": lookups see it as busy, a parent_key resume waits for it, and a
+// second save of the key is a counted duplicate — so a caller can reserve before
+// it takes an expensive snapshot, and skip the snapshot for a duplicate.
+// Move-only. Destroying an unused ticket cancels the reservation (waiters are
+// answered with a miss). Must not outlive its Cache.
+class SaveTicket {
+ public:
+  SaveTicket() = default;
+  SaveTicket(SaveTicket&&) noexcept = default;
+  SaveTicket& operator=(SaveTicket&&) noexcept = default;
+  explicit operator bool() const { return static_cast<bool>(reservation_); }
+  const Key& key() const { return reservation_.key(); }
+
+ private:
+  friend class Cache;
+  index::Reservation reservation_;
+  std::size_t tokens = 0;
 };
 
 struct PrefixHit {
@@ -49,12 +77,24 @@ struct PrefixHit {
   bool busy_seen = false;      // a candidate was being written
 };
 
+// A row read for a restore: verified bytes, and the tier they came from.
+struct LoadedRow {
+  LoadedFile file;
+  TierKind tier = TierKind::kRam;
+  std::string tier_name;  // "ram", "ram_file", "disk", "remote"
+  bool promoted = false;  // the buffer was also kept in RAM
+};
+
 struct TierStats {
-  std::string name;        // "ram", "ram_file", "disk"
-  std::string location;    // directory, or "" for ram
+  std::string name;        // "ram", "ram_file", "disk", "remote"
+  std::string location;    // directory, the Redis address, or "" for ram
+  TierPolicy policy = TierPolicy::kWriteThrough;
+  std::int64_t min_tokens = 0;
   std::uint64_t used_bytes = 0;
   std::uint64_t quota_bytes = 0;
-  std::size_t rows = 0;
+  std::size_t rows = 0;    // copies held
+  TierCounterSnapshot counters;
+  std::optional<tiers::RemoteCounterValues> remote;  // the remote tier's own counters
 };
 
 struct PressureStatus {
@@ -70,54 +110,81 @@ struct PressureStatus {
 class Cache {
  public:
   // Validates options, creates directories, scans file tiers (reading prefixes
-  // only), starts the writer pool, sweeper, watchers and pressure scheduler.
+  // only), connects the remote tier and learns its rows, starts the writer pool,
+  // sweeper, watchers and pressure scheduler.
   static Result<std::unique_ptr<Cache>> open(CacheOptions options);
-  ~Cache();  // drains queued saves, stops background threads
+  // Drains queued saves (within writers.drain_deadline; the rest are dropped and
+  // counted), stops background threads.
+  ~Cache();
   Cache(const Cache&) = delete;
   Cache& operator=(const Cache&) = delete;
 
   const CacheOptions& options() const;
   const SavePolicy& policy() const;
+  // The shortest row any tier takes (the smallest min_tokens): a caller need not
+  // snapshot a shorter state.
+  std::size_t min_save_tokens() const;
 
   // ---- lookups ----
-  // Lookups count their hits (hits_exact, hits_resume, …). A caller that tries
-  // several paths calls note_miss() once when all of them missed.
+  // Lookups count their hits (hits_exact, hits_resume, …); a row's own hit count
+  // and recency change when it is loaded. A caller that tries several paths calls
+  // note_miss() once when all of them missed.
   Result<Lease> checkout(const Key& key);
   // Waits up to `wait` for an in-flight save of `key` (parent_key resume).
   Result<Lease> checkout_or_wait(const Key& key, std::chrono::milliseconds wait);
-  // Stride walk with stride = boundary_align_tokens and floor = min_tokens.
-  PrefixHit longest_prefix(const KeyNamespace& ns, std::span<const std::uint32_t> tokens);
+  // Stride walk with stride = boundary_align_tokens and floor = max(min_length, stride).
+  PrefixHit longest_prefix(const KeyNamespace& ns, std::span<const std::uint32_t> tokens,
+                           std::size_t min_length);
   // Any-token prefix; prefers a row usable without truncation when
-  // `allow_truncation` is false.
-  PrefixHit any_prefix(const KeyNamespace& ns, std::span<const std::uint32_t> tokens, bool allow_truncation);
+  // `allow_truncation` is false. Candidates sharing fewer than `min_length`
+  // tokens are not taken (and not counted).
+  PrefixHit any_prefix(const KeyNamespace& ns, std::span<const std::uint32_t> tokens, bool allow_truncation,
+                       std::size_t min_length);
   void note_miss();
-  // Reads and verifies the leased row. Corrupt or missing data removes the row,
-  // deletes the file and is counted (corrupt_files); the error says which.
-  Result<LoadedFile> load(const Lease& lease);
+  // Reads the leased row from the fastest tier holding it (CRC and key verified,
+  // except in RAM, whose bytes were verified on the way in), then promotes it into
+  // RAM when it came from a slower tier and RAM takes it. A copy that is gone,
+  // corrupt or unreadable is dropped (counted) and the next tier is tried; when
+  // no copy is left the row leaves the index. kNotFound / kCorrupt then; kBusy
+  // while the row's only copy is in transit to a slower tier; other codes are
+  // transient I/O trouble (the row stays).
+  Result<LoadedRow> load(const Lease& lease);
   // Removes a row whose payload the engine could not restore (restore_failures).
   void quarantine(const Key& key, std::string_view why);
 
   // ---- saves ----
-  // Synchronous save (evict/shutdown): kAlreadyPresent for a duplicate (counted),
-  // kQuotaExceeded when it cannot fit, kTimeout past the deadline.
+  // Reserves the key of ns + tokens: kAlreadyPresent (a duplicate, counted) when
+  // the row exists, kConflict (counted as a duplicate) while another writer holds
+  // it, kDropped (counted) when saves are disabled or no tier takes rows this short.
+  Result<SaveTicket> reserve_save(const KeyNamespace& ns, std::span<const std::uint32_t> tokens);
+  // Synchronous save (evict/shutdown): the row is published in the fastest tier
+  // that takes it before this returns (kQuotaExceeded when none can fit it,
+  // kTimeout past the deadline); write-through to slower tiers is queued.
+  Result<Key> save(SaveTicket ticket, SaveRequest request, std::chrono::milliseconds deadline);
+  // Background save: returns the key at once; kDropped when the writer queue is
+  // full (jobs or bytes; counted in saves_dropped).
+  Result<Key> save_async(SaveTicket ticket, SaveRequest request);
+  // reserve_save + save / save_async.
   Result<Key> save(SaveRequest request, std::chrono::milliseconds deadline);
-  // Background save: returns the key at once; kDropped when the queue is full or
-  // saves are disabled (counted in saves_dropped).
   Result<Key> save_async(SaveRequest request);
-  // Blocks until every queued save has finished.
-  void flush();
+  // Waits until every queued job (saves, write-throughs, demotions) has finished,
+  // or `deadline` passes: then the jobs still queued are dropped (counted in
+  // saves_dropped) and their count returned.
+  std::size_t flush(std::chrono::milliseconds deadline = std::chrono::milliseconds::max());
 
   // ---- administration ----
   Status pin(const Key& key);
   Status unpin(const Key& key);
-  Status remove(const Key& key);  // explicit delete: even pinned; kBusy if leased
-  // Evicts least valuable unleased, unpinned rows from the given tiers (all when
-  // empty) until `bytes` are freed or nothing is left. Returns bytes freed.
+  Status remove(const Key& key);  // explicit delete of every copy: even pinned; kBusy if leased
+  // Evicts least valuable unleased, unpinned copies from the given tiers (all when
+  // empty) until `bytes` are freed or nothing is left; evicted copies move down
+  // the hierarchy as usual. Returns bytes freed.
   std::uint64_t evict_bytes(std::uint64_t bytes, std::span<const TierKind> tiers = {});
-  std::uint64_t gc();  // evicts every unleased, unpinned row
+  std::uint64_t gc();  // evicts every unleased, unpinned copy from every tier (nothing moves down)
   // Re-reads file-tier directories for rows published by sibling processes.
   void rescan();
 
+  // Rows with a copy in `tier` (index into options().tiers), or all.
   std::vector<index::RowSnapshot> rows(std::optional<std::size_t> tier = std::nullopt) const;
   std::vector<TierStats> tier_stats() const;
   CounterSnapshot counters() const;

@@ -7,6 +7,7 @@
 // scheduled onto the sequences and decoded together in shared batches.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -80,11 +81,13 @@ struct EngineOptions {
   // diverges inside the parked tokens truncates them (plain KV models only, at
   // least policy.min_tokens kept). A cache row covering more of the prompt wins.
   // When a request needs a sequence and none is free, the least recently parked
-  // one is evicted: a synchronous save (reason evict, within evict_deadline; a
-  // counted duplicate when its finish row already landed), then cleared. At
-  // shutdown parked sequences get shutdown saves after the live ones. The
-  // scheduler thread (every sequence) waits for an evict save. Ignored (off) with
-  // model.kv_unified: parked cells would take cells the live sequences need.
+  // one is evicted: its state snapshot is taken (reason evict; a counted
+  // duplicate when its finish row already landed), the writer pool writes it, and
+  // the sequence is cleared — the scheduler thread (every sequence) waits only for
+  // the snapshot, and not at all once evict_deadline has passed since the request
+  // needing the sequence was placed. At shutdown parked sequences get synchronous
+  // shutdown saves after the live ones. Ignored (off) with model.kv_unified:
+  // parked cells would take cells the live sequences need.
   bool sticky_sessions = true;
   std::chrono::milliseconds evict_deadline{2'000};
   // Whether the longest-prefix step uses the any-token prefix index (on: the
@@ -92,6 +95,10 @@ struct EngineOptions {
   // (Cache::longest_prefix, rows at multiples of boundary_align_tokens): for
   // benchmarks and tests that compare the two; exact and resume are unaffected.
   bool any_prefix_lookup = true;
+  // Off: the engine neither looks prompts up nor saves states — plain llama.cpp
+  // with kvc's scheduler, the baseline of the miss-path overhead benchmark (P9).
+  // The cache is still opened (cache() works; rows stay untouched).
+  bool cache_enabled = true;
 };
 
 struct LogitBias {
@@ -182,6 +189,9 @@ struct PromptProgress {
 enum class LookupPath { kExact, kResume, kLongestPrefix, kAnyPrefix, kMiss };
 std::string_view lookup_path_name(LookupPath p);  // "exact", "resume", "longest_prefix", "any_prefix", "miss"
 
+// kPolicy: the engine chose not to use what it found — a row covering the whole
+// prompt without logits there on a model whose memory cannot drop its last cell
+// (recurrent, hybrid: the last token cannot be re-decoded), or cache_enabled off.
 enum class MissReason {
   kNone, kNoRow, kNamespaceMismatch, kRowBusy, kLoadFailed, kRestoreFailed, kParentNotPrefix, kPolicy,
 };
@@ -203,11 +213,27 @@ struct RequestReport {
   bool logits_from_cache = false;    // first token sampled from a cache row's stored logits (no decode)
   double restore_ms = 0;
   double prefill_ms = 0;
+  // The request's saves (cold, continued, finish): how many, and how long they
+  // blocked the scheduler thread — the decode loop of every sequence — in all
+  // (state snapshot and hand-over to the writer pool; the write runs off it).
+  std::size_t saves = 0;
+  double save_blocked_ms = 0;
   double time_to_first_token_ms = 0;
   double total_ms = 0;
   std::optional<Key> restored_key;   // unset when nothing was restored (miss, parked sequence)
   std::optional<Key> finish_key;     // key of the finish save (prompt + reply)
   FinishReason finish_reason = FinishReason::kStop;
+};
+
+// Totals since the engine opened (any thread may read them).
+struct EngineStats {
+  std::uint64_t saves = 0;                // saves the policy let through (evict/shutdown ones too)
+  std::uint64_t saves_without_snapshot = 0;  // of those, refused before the snapshot: a duplicate
+                                              // (the row exists or is being written) or saves dropped
+  std::uint64_t save_blocked_ns = 0;      // scheduler-thread time spent in them
+  std::uint64_t save_blocked_max_ns = 0;  // the longest one
+  std::uint64_t save_blocked_cpu_ns = 0;  // CPU time of the scheduler thread in them (without preemption)
+  std::uint64_t state_size_dry_runs = 0;  // llama_state_seq_get_size calls (only until the size model is known)
 };
 
 struct CompletionRequest {
@@ -230,6 +256,15 @@ struct CompletionRequest {
   std::function<bool(const TokenEvent&)> on_token;
   // Called after each prefill chunk (scheduler thread; keep it short).
   std::function<void(const PromptProgress&)> on_progress;
+  // Cancellation: any thread may set *cancel to true at any time (e.g. when the
+  // client went away). A request not yet on a sequence (looking up, or queued in
+  // the scheduler) then fails with kCancelled; a running one is stopped at the
+  // scheduler's next iteration (one decode), whether or not it emits text: while
+  // prefilling its sequence is cleared, while generating it finishes with
+  // FinishReason::kCancelled like an on_text that returned false (finish save,
+  // sticky park). Either way its sequence and lease are free when complete()
+  // returns. Null: not cancellable (but for on_text).
+  std::shared_ptr<const std::atomic<bool>> cancel;
 };
 
 struct CompletionResult {
@@ -347,6 +382,7 @@ class Engine {
   // Text of a GGUF metadata key ("" when absent), e.g. "general.name".
   std::string model_meta(const std::string& key) const;
   Cache& cache();
+  EngineStats stats() const;
 
   // Stops accepting requests, cancels or finishes in-flight ones, and runs the
   // shutdown saves within options.shutdown_deadline.

@@ -38,17 +38,43 @@ struct SavePolicy {
   bool continued_due(std::size_t generated_since_last) const;
 };
 
-enum class TierKind : std::uint8_t { kRam, kRamFile, kDisk };
+// The tiers of the hierarchy, fastest first (cache.md §3).
+enum class TierKind : std::uint8_t { kRam, kRamFile, kDisk, kRemote };
+
+// How a row reaches a tier below the one it landed in.
+enum class TierPolicy : std::uint8_t {
+  kWriteThrough,  // written asynchronously after every save that landed above
+  kOnEvict,       // written only when the row is evicted from the tier above
+};
+
+// The remote tier: Redis or Redis Cluster (remote.md).
+struct RemoteOptions {
+  std::string url;                         // redis://[:password@]host:port[/db]
+  std::vector<std::string> cluster_seeds;  // host:port of Redis Cluster nodes (instead of url)
+  std::string prefix = "kvc:";             // key prefix shared by the fleet
+  std::chrono::seconds ttl{0};             // 0 = rows never expire
+  std::chrono::milliseconds timeout{50};   // connect and per command
+  std::uint64_t chunk_bytes = 64ull << 20; // values larger than this are chunked
+  std::size_t stream_max_len = 100'000;    // approximate length of the publication stream
+};
 
 struct TierOptions {
   TierKind kind = TierKind::kDisk;
   std::string dir;                 // ram_file and disk; created if missing
   std::uint64_t quota_bytes = 0;   // required, > 0
+  TierPolicy policy = TierPolicy::kWriteThrough;  // ignored for the first (fastest) tier
+  // Rows shorter than this never enter the tier. Unset: 1 for ram, the save
+  // policy's min_tokens (512) for the persistent tiers.
+  std::optional<std::int64_t> min_tokens;
+  RemoteOptions remote;            // kRemote only
 };
 
 struct WriterPoolOptions {
   int threads = 2;
-  std::size_t queue_capacity = 16;  // queued saves beyond this are dropped and counted
+  std::size_t queue_capacity = 64;         // jobs queued beyond this are dropped and counted
+  std::uint64_t queue_bytes = 1ull << 30;  // bytes held by queued jobs; one job may exceed it alone
+  // flush() and the destructor wait this long for queued jobs, then drop (count) the rest.
+  std::chrono::milliseconds drain_deadline{30'000};
 };
 
 // Memory-pressure scheduler (cache.md §7). Off by default.
@@ -75,9 +101,10 @@ struct PressureOptions {
 Status validate_file_mode(unsigned mode);
 
 struct CacheOptions {
-  // Fastest first. Saves go to `save_tier` (index into tiers; default 0).
+  // The hierarchy, fastest first, at most one of each kind, in the order ram,
+  // ram_file, disk, remote. A save lands in the fastest tier that takes it (its
+  // min_tokens and quota) and is written through to the tiers below.
   std::vector<TierOptions> tiers;
-  std::size_t save_tier = 0;
   SavePolicy policy;
   WriterPoolOptions writers;
   PressureOptions pressure;

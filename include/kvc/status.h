@@ -28,6 +28,7 @@ enum class Code {
   kUnavailable,      // a source or tier is not reachable
   kCancelled,        // the operation was abandoned (reservation lost, shutdown)
   kExists,           // the target path exists (EEXIST)
+  kPermissionDenied, // EACCES / EPERM: the OS will keep refusing until someone fixes it
 };
 
 std::string_view code_name(Code code);

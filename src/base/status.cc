@@ -19,6 +19,7 @@ std::string_view code_name(Code code) {
     case Code::kUnavailable: return "unavailable";
     case Code::kCancelled: return "cancelled";
     case Code::kExists: return "exists";
+    case Code::kPermissionDenied: return "permission_denied";
   }
   return "unknown";
 }

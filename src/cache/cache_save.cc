@@ -1,5 +1,6 @@
-// The save path of kvc::Cache (cache.md §2, §4): build the prefix, reserve the key,
-// make room under the tier's quota, let the tier write and link, announce.
+// The save path of kvc::Cache (cache.md §2, §3, §4): reserve the key, build the
+// prefix, land the row in the fastest tier that takes it, announce it, and write
+// it through to the slower tiers.
 #include <chrono>
 
 #include "cache/cache_impl.h"
@@ -8,7 +9,9 @@
 namespace kvc {
 namespace {
 
-std::atomic<std::uint64_t>& reason_counter(Counters& c, SaveReason r) {
+using Clock = std::chrono::steady_clock;
+
+StripedCounter& reason_counter(Counters& c, SaveReason r) {
   switch (r) {
     case SaveReason::kCold: return c.saves_cold;
     case SaveReason::kContinued: return c.saves_continued;
@@ -20,39 +23,61 @@ std::atomic<std::uint64_t>& reason_counter(Counters& c, SaveReason r) {
   return c.saves_cold;  // unknown reasons are counted with cold saves
 }
 
-std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) {
+std::uint64_t elapsed_ns(Clock::time_point since) {
   return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since).count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - since).count());
 }
 
-Status validate_request(const SaveRequest& r, std::size_t tier_count) {
-  if (r.tier && *r.tier >= tier_count)
-    return {Code::kInvalidArgument, "save: tier " + std::to_string(*r.tier) + " is not configured"};
-  if (r.tokens.size() > UINT32_MAX) return {Code::kInvalidArgument, "save: too many tokens for a KVC file"};
-  if (!quant_byte_valid(r.ns.quant))
-    return {Code::kInvalidArgument, "save: quant byte " + std::to_string(r.ns.quant) + " is not in format.md §1.1"};
-  return Status::Ok();
-}
+// The reservation, driven by a tier during its publication (cache.md §2 steps 3, 5).
+class ReservationGuard final : public tiers::PublishGuard {
+ public:
+  ReservationGuard(index::Index& idx, index::Reservation& r, TierId t) : idx_(idx), r_(r), t_(t) {}
+  bool still_ours() override { return idx_.check(r_); }
+  bool published() override { return idx_.mark_linked(r_, t_); }
+
+ private:
+  index::Index& idx_;
+  index::Reservation& r_;
+  TierId t_;
+};
+
+// What a built file's buffers hang on: the prefix and the (moved-in) payload.
+struct BuiltFile {
+  std::vector<std::byte> prefix;
+  ByteBuffer payload;
+};
 
 }  // namespace
 
-Result<index::Reservation> Cache::Impl::reserve_for(const SaveRequest& request, const Key& key) {
-  const auto tier_id = static_cast<index::TierId>(request.tier.value_or(options.save_tier));
-  auto reservation = index.reserve(key, tier_id);
-  if (!reservation.ok()) {
-    const Code code = reservation.status().code();
-    if (code == Code::kAlreadyPresent || code == Code::kConflict) counters.add(counters.duplicate_dropped);
+Result<SaveTicket> Cache::Impl::reserve(const KeyNamespace& ns, std::span<const std::uint32_t> tokens) {
+  if (tokens.size() > UINT32_MAX) return Status(Code::kInvalidArgument, "save: too many tokens for a KVC file");
+  if (!quant_byte_valid(ns.quant))
+    return Status(Code::kInvalidArgument, "save: quant byte " + std::to_string(ns.quant) + " is not in format.md §1.1");
+  if (!options.policy.saves_enabled) {
+    counters.add(counters.saves_dropped);
+    return Status(Code::kDropped, "save: saves are disabled by the save policy");
   }
-  return reservation;
+  bool some_tier = false;
+  for (std::size_t t = 0; t < tiers.size(); ++t) some_tier = some_tier || takes(static_cast<TierId>(t), tokens.size());
+  if (!some_tier) {
+    counters.add(counters.saves_dropped);
+    return Status(Code::kDropped, "save: " + std::to_string(tokens.size()) +
+                                      " tokens is shorter than every tier's min_tokens");
+  }
+  const Key key = derive_key(ns, tokens);
+  auto r = index.reserve(key);
+  if (!r.ok()) {
+    const Code code = r.status().code();
+    if (code == Code::kAlreadyPresent || code == Code::kConflict) counters.add(counters.duplicate_dropped);
+    return r.status();
+  }
+  SaveTicket ticket;
+  ticket.reservation_ = std::move(r.value());
+  ticket.tokens = tokens.size();
+  return ticket;
 }
 
-Result<Key> Cache::Impl::save_reserved(SaveRequest& request, const Key& key, index::Reservation& reservation,
-                                       std::chrono::steady_clock::time_point deadline) {
-  const auto start = std::chrono::steady_clock::now();
-  const auto tier_id = reservation.tier();
-  tiers::Tier& t = tier(tier_id);
-
-  // Build the prefix (one CRC pass over the payload, which is never copied).
+LoadedFile Cache::Impl::build_file(SaveRequest& request) {
   const auto now_s = static_cast<std::uint64_t>(unix_now_ns() / 1'000'000'000);
   format::KvcBuildInput in;
   in.quant_bits = request.quant_bits;
@@ -68,103 +93,169 @@ Result<Key> Cache::Impl::save_reserved(SaveRequest& request, const Key& key, ind
   in.producer_version = KVC_PRODUCER;
   in.save_reason_detail = request.reason_detail;
   in.next_token_logits = request.next_token_logits;
-  auto prefix = std::make_shared<const std::vector<std::byte>>(format::build_prefix(in, request.payload));
-  const std::uint64_t size = prefix->size() + request.payload.size();
-
-  if (std::chrono::steady_clock::now() > deadline)
-    return Status(Code::kTimeout, "save " + key.hex() + ": deadline passed before writing");
-
-  // Quota: evict this tier's least valuable idle rows, or fail writing nothing.
-  if (!make_room(t, size))
-    return Status(Code::kQuotaExceeded, "save " + key.hex() + ": " + std::to_string(size) + " bytes do not fit in tier " +
-                                            std::string(t.name()) + " (quota " + std::to_string(t.quota()) +
-                                            ", used " + std::to_string(t.used()) + ")");
-
-  // 2–5: the tier writes, checks the reservation, links and syncs.
-  auto payload = std::make_shared<const std::vector<std::byte>>(std::move(request.payload));
-  auto location = t.write(index, reservation, prefix, payload);
-  if (!location.ok()) {
-    t.credit(size);
-    return location.status();  // the Reservation's destructor cancels it
-  }
-
-  // 6. announce
-  auto meta = format::parse_meta(*prefix, size);
-  index::RowInfo info;
-  info.key = key;
-  info.ns = request.ns;
-  info.tier = tier_id;
-  info.size = size;
-  info.header = meta.ok() ? meta.value->header : format::KvcHeader{};
-  info.location = *location;
-  info.tokens = std::make_shared<const std::vector<std::uint32_t>>(std::move(request.tokens));
-  if (Status s = index.publish(reservation, info); !s.ok()) {
-    // The reservation expired while we wrote: the sweeper adopted the file (fine)
-    // or discarded it (then our bytes are gone too).
-    auto snap = index.get(key);
-    if (snap && snap->status == index::RowStatus::kAvailable && snap->info.location == info.location) {
-      // adopted: our charge stays with the row
-    } else {
-      t.credit(size);
-      return s;
-    }
-  }
-  counters.add(reason_counter(counters, request.reason));
-  counters.add(counters.pack_total_ns, elapsed_ns(start));
-  return key;
+  in.position_logits = request.position_logits;
+  auto built = std::make_shared<BuiltFile>();
+  built->prefix = format::build_prefix(in, request.payload.span());  // one CRC pass; the payload is not copied
+  built->payload = std::move(request.payload);
+  LoadedFile file;
+  // The metadata the file describes, without parsing it back (it is ours).
+  auto meta = std::make_shared<format::KvcMeta>();
+  auto parsed = format::parse_meta(built->prefix, built->prefix.size() + built->payload.size());
+  if (parsed.ok()) *meta = std::move(*parsed.value);
+  file.meta = std::move(meta);
+  file.bytes.prefix = built->prefix;
+  file.bytes.payload = built->payload.span();
+  file.bytes.owner = std::move(built);
+  return file;
 }
 
-Result<index::Reservation> Cache::Impl::admit_save(const SaveRequest& request, const Key& key) {
-  if (Status s = validate_request(request, tiers.size()); !s.ok()) return s;
-  if (!options.policy.saves_enabled) {
-    counters.add(counters.saves_dropped);
-    return Status(Code::kDropped, "save: saves are disabled by the save policy");
+Result<TierId> Cache::Impl::land(index::Reservation& r, const LoadedFile& file, std::size_t tokens,
+                                 Clock::time_point deadline) {
+  const Key& key = r.key();
+  const std::uint64_t size = file.bytes.size();
+  Status last(Code::kQuotaExceeded, "save " + key.hex() + ": no tier takes rows of " + std::to_string(tokens) +
+                                        " tokens");
+  for (std::size_t i = 0; i < tiers.size(); ++i) {
+    const auto t = static_cast<TierId>(i);
+    if (!takes(t, tokens)) continue;
+    if (Clock::now() > deadline) return Status(Code::kTimeout, "save " + key.hex() + ": deadline passed before writing");
+    TierSlot& s = slot(t);
+    // Quota: evict this tier's least valuable idle copies (they move down), or
+    // try the next tier, writing nothing here.
+    if (!make_room(t, size)) {
+      last = Status(Code::kQuotaExceeded, "save " + key.hex() + ": " + std::to_string(size) +
+                                              " bytes do not fit in tier " + s.tier->describe() + " (quota " +
+                                              std::to_string(s.tier->quota()) + ", used " +
+                                              std::to_string(s.tier->used()) + ")");
+      continue;
+    }
+    ReservationGuard guard(index, r, t);
+    Status st = s.tier->put(key, file, &guard);
+    if (!st.ok()) {
+      s.tier->credit(size);
+      s.counters.add(st.code() == Code::kTimeout ? s.counters.timeouts : s.counters.errors);
+      last = st;
+      if (st.code() == Code::kCancelled) return st;  // the reservation is gone: nothing to publish
+      continue;  // this tier failed (no space, I/O): a slower one may take it
+    }
+    index::RowInfo info;
+    info.key = key;
+    info.ns = file.meta->key_namespace();
+    info.size = size;
+    info.header = file.meta->header;
+    info.tokens = std::make_shared<const std::vector<std::uint32_t>>(file.meta->tokens);
+    if (Status p = index.publish(r, std::move(info), t); !p.ok()) {
+      // The reservation expired while we wrote: the sweeper adopts the copy (and
+      // charges it) or discards it.
+      s.tier->credit(size);
+      return p;
+    }
+    s.counters.add(s.counters.bytes_out, size);
+    return t;
   }
-  return reserve_for(request, key);
+  return last;
+}
+
+void Cache::Impl::write_through(const Key& key, TierId landed, const LoadedFile& file, bool inline_writes) {
+  const std::size_t n = file.meta->tokens.size();
+  for (std::size_t i = landed + 1; i < tiers.size(); ++i) {
+    const auto t = static_cast<TierId>(i);
+    if (slot(t).policy != TierPolicy::kWriteThrough || !takes(t, n)) continue;
+    if (inline_writes) {
+      if (index.begin_copy(key, t)) write_copy(key, t, file, false);
+    } else {
+      queue_copy(key, t, file, false);
+    }
+  }
 }
 
 void Cache::Impl::report_save_error(const Key& key, const Status& error) const {
   if (options.on_save_error) options.on_save_error(key, error);
 }
 
-Result<Key> Cache::save(SaveRequest request, std::chrono::milliseconds deadline) {
-  const Key key = derive_key(request.ns, request.tokens);
-  auto reservation = impl_->admit_save(request, key);
-  if (!reservation.ok()) return reservation.status();
-  auto r = impl_->save_reserved(request, key, reservation.value(), std::chrono::steady_clock::now() + deadline);
-  if (!r.ok()) impl_->report_save_error(key, r.status());
-  return r;
+Result<SaveTicket> Cache::reserve_save(const KeyNamespace& ns, std::span<const std::uint32_t> tokens) {
+  return impl_->reserve(ns, tokens);
 }
 
-Result<Key> Cache::save_async(SaveRequest request) {
+Result<Key> Cache::save(SaveTicket ticket, SaveRequest request, std::chrono::milliseconds deadline) {
   Impl& c = *impl_;
-  // Reserve on the caller's thread: from the moment the key is returned it is
-  // "writing", so a parent_key resume waits for it instead of missing.
-  const Key key = derive_key(request.ns, request.tokens);
-  auto reservation = c.admit_save(request, key);
-  if (!reservation.ok()) return reservation.status();
+  if (!ticket) return Status(Code::kInvalidArgument, "save: empty ticket");
+  const Key key = ticket.key();
+  if (request.tokens.size() != ticket.tokens || derive_key(request.ns, request.tokens) != key)
+    return Status(Code::kInvalidArgument, "save: the request's tokens are not those of its ticket " + key.hex());
+  const auto start = Clock::now();
+  const auto until = deadline == std::chrono::milliseconds::max() ? Clock::time_point::max() : start + deadline;
+  LoadedFile file = c.build_file(request);
+  auto landed = c.land(ticket.reservation_, file, ticket.tokens, until);
+  if (!landed.ok()) {
+    c.report_save_error(key, landed.status());
+    return landed.status();  // the ticket's destructor cancels the reservation
+  }
+  c.write_through(key, *landed, file, /*inline_writes=*/false);
+  c.counters.add(reason_counter(c.counters, request.reason));
+  c.counters.add(c.counters.pack_total_ns, elapsed_ns(start));
+  return key;
+}
+
+Result<Key> Cache::save_async(SaveTicket ticket, SaveRequest request) {
+  Impl& c = *impl_;
+  if (!ticket) return Status(Code::kInvalidArgument, "save: empty ticket");
+  const Key key = ticket.key();
+  if (request.tokens.size() != ticket.tokens || derive_key(request.ns, request.tokens) != key)
+    return Status(Code::kInvalidArgument, "save: the request's tokens are not those of its ticket " + key.hex());
   struct Job {
+    SaveTicket ticket;
     SaveRequest request;
-    index::Reservation reservation;
   };
-  auto job = std::make_shared<Job>(Job{std::move(request), std::move(reservation.value())});
+  const std::uint64_t bytes = request.payload.size();
+  auto job = std::make_shared<Job>(Job{std::move(ticket), std::move(request)});
   Impl* cp = &c;
-  const bool queued = c.writers->submit([cp, job, key] {
-    auto r = cp->save_reserved(job->request, key, job->reservation, std::chrono::steady_clock::time_point::max());
-    if (!r.ok()) {
+  WriterPool::Job w;
+  w.bytes = bytes;
+  w.run = [cp, job, key] {
+    const auto start = Clock::now();
+    LoadedFile file = cp->build_file(job->request);
+    auto landed = cp->land(job->ticket.reservation_, file, job->ticket.tokens, Clock::time_point::max());
+    job->ticket = SaveTicket();  // published or cancelled: waiters are answered now
+    if (!landed.ok()) {
       cp->counters.add(cp->counters.saves_dropped);
-      cp->report_save_error(key, r.status());
+      cp->report_save_error(key, landed.status());
+      return;
     }
-  });
-  if (!queued) {
-    job->reservation = index::Reservation();  // cancels: waiters are answered with a miss
+    cp->counters.add(reason_counter(cp->counters, job->request.reason));
+    cp->counters.add(cp->counters.pack_total_ns, elapsed_ns(start));
+    // Already on a writer thread: the slower copies are written here, in order.
+    cp->write_through(key, *landed, file, /*inline_writes=*/true);
+  };
+  w.drop = [cp, job] {
+    job->ticket = SaveTicket();  // cancels: waiters are answered with a miss
+    cp->counters.add(cp->counters.saves_dropped);
+  };
+  if (!c.writers->submit(std::move(w))) {
+    job->ticket = SaveTicket();
     c.counters.add(c.counters.saves_dropped);
     return Status(Code::kDropped, "save " + key.hex() + ": writer queue is full (" +
-                                      std::to_string(c.options.writers.queue_capacity) + " saves queued)");
+                                      std::to_string(c.writers->queued()) + " jobs, " +
+                                      std::to_string(c.writers->queued_bytes()) + " bytes queued)");
   }
   return key;
 }
 
-void Cache::flush() { impl_->writers->drain(); }
+Result<Key> Cache::save(SaveRequest request, std::chrono::milliseconds deadline) {
+  auto ticket = reserve_save(request.ns, request.tokens);
+  if (!ticket.ok()) return ticket.status();
+  return save(std::move(ticket.value()), std::move(request), deadline);
+}
+
+Result<Key> Cache::save_async(SaveRequest request) {
+  auto ticket = reserve_save(request.ns, request.tokens);
+  if (!ticket.ok()) return ticket.status();
+  return save_async(std::move(ticket.value()), std::move(request));
+}
+
+std::size_t Cache::flush(std::chrono::milliseconds deadline) {
+  const auto until = deadline == std::chrono::milliseconds::max() ? Clock::time_point::max() : Clock::now() + deadline;
+  return impl_->writers->drain(until);
+}
 
 }  // namespace kvc

@@ -39,14 +39,28 @@ SaveRequest request(std::vector<std::uint32_t> toks, std::size_t bytes, std::uin
   SaveRequest r;
   r.ns = test_ns();
   r.tokens = std::move(toks);
-  r.payload = payload(bytes, seed);
+  r.payload = ByteBuffer::copy_of(payload(bytes, seed));
   r.reason = reason;
   return r;
 }
 
+TierOptions tier(TierKind kind, std::string dir, std::uint64_t quota) {
+  TierOptions t;
+  t.kind = kind;
+  t.dir = std::move(dir);
+  t.quota_bytes = quota;
+  return t;
+}
+
+// Checks out and loads a row (a load is what counts as serving it).
+bool serve(Cache& cache, const Key& key) {
+  auto lease = cache.checkout(key);
+  return lease.ok() && cache.load(*lease).ok();
+}
+
 CacheOptions disk_options(const std::string& dir, std::uint64_t quota = 1 << 30) {
   CacheOptions o;
-  o.tiers.push_back({TierKind::kDisk, dir, quota});
+  o.tiers.push_back(tier(TierKind::kDisk, dir, quota));
   o.policy.min_tokens = 4;
   o.policy.cold_min_tokens = 4;
   o.policy.boundary_align_tokens = 4;
@@ -73,16 +87,23 @@ std::size_t count_files(const std::string& dir, const std::string& suffix) {
 TEST(CacheOpen, RejectsBadOptionsNamingTheSetting) {
   CacheOptions o;
   EXPECT_NE(Cache::open(o).status().message().find("tiers"), std::string::npos);
-  o.tiers.push_back({TierKind::kDisk, "", 100});
+  o.tiers.push_back(tier(TierKind::kDisk, "", 100));
   EXPECT_NE(Cache::open(o).status().message().find("dir"), std::string::npos);
-  o.tiers[0] = {TierKind::kRam, "", 0};
+  o.tiers[0] = tier(TierKind::kRam, "", 0);
   EXPECT_NE(Cache::open(o).status().message().find("quota_bytes"), std::string::npos);
-  o.tiers[0] = {TierKind::kRam, "", 100};
+  o.tiers[0] = tier(TierKind::kRam, "", 100);
   o.policy.boundary_align_tokens = 0;
   EXPECT_NE(Cache::open(o).status().message().find("boundary_align_tokens"), std::string::npos);
   o.policy = SavePolicy{};
-  o.save_tier = 3;
-  EXPECT_NE(Cache::open(o).status().message().find("save_tier"), std::string::npos);
+  o.tiers = {tier(TierKind::kDisk, "/tmp/x", 100), tier(TierKind::kRam, "", 100)};
+  EXPECT_NE(Cache::open(o).status().message().find("fastest first"), std::string::npos);
+  o.tiers = {tier(TierKind::kRam, "", 100), tier(TierKind::kRam, "", 100)};
+  EXPECT_NE(Cache::open(o).status().message().find("at most one ram"), std::string::npos);
+  o.tiers = {tier(TierKind::kRam, "", 100)};
+  o.tiers[0].min_tokens = 0;
+  EXPECT_NE(Cache::open(o).status().message().find("min_tokens"), std::string::npos);
+  o.tiers = {tier(TierKind::kRemote, "", 100)};
+  EXPECT_NE(Cache::open(o).status().message().find("remote"), std::string::npos);
 }
 
 class CacheTiers : public ::testing::TestWithParam<TierKind> {};
@@ -94,7 +115,7 @@ TEST_P(CacheTiers, SaveCheckoutLoadRoundTrip) {
   if (GetParam() == TierKind::kRam) o.tiers[0].dir.clear();
   auto cache = open_or_die(o);
   auto req = request(tokens(100), 4096);
-  const auto expected = req.payload;
+  const auto expected = payload(4096, 3);
   auto key = cache->save(std::move(req), std::chrono::seconds(10));
   ASSERT_TRUE(key.ok()) << key.status().to_string();
   EXPECT_EQ(*key, derive_key(test_ns(), tokens(100)));
@@ -104,8 +125,9 @@ TEST_P(CacheTiers, SaveCheckoutLoadRoundTrip) {
   EXPECT_EQ(lease->row().tokens->size(), 100u);
   auto loaded = cache->load(*lease);
   ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
-  ASSERT_EQ(loaded->payload.size(), expected.size());
-  EXPECT_TRUE(std::equal(expected.begin(), expected.end(), loaded->payload.begin()));
+  ASSERT_EQ(loaded->file.payload().size(), expected.size());
+  EXPECT_TRUE(std::equal(expected.begin(), expected.end(), loaded->file.payload().begin()));
+  EXPECT_EQ(loaded->tier, GetParam());
   EXPECT_EQ(cache->counters().saves_cold, 1u);
   EXPECT_EQ(cache->counters().hits_exact, 1u);
 
@@ -136,7 +158,7 @@ TEST(Cache, QuotaEvictsLeastRecentlyUsedFirst) {
     ASSERT_TRUE(k.ok()) << k.status().to_string();
     keys.push_back(*k);
   }
-  { auto l = cache->checkout(keys[0]); ASSERT_TRUE(l.ok()); }  // keys[1] is now least recent
+  ASSERT_TRUE(serve(*cache, keys[0]));  // keys[1] is now least recent
   auto k4 = cache->save(request(tokens(8, 900), 10000), std::chrono::seconds(5));
   ASSERT_TRUE(k4.ok());
   auto check = [&](const Key& k) { return cache->checkout(k).ok(); };
@@ -185,7 +207,7 @@ TEST(Cache, RestartFindsRowsWithPersistedHits) {
     auto k = cache->save(request(tokens(64), 2048), std::chrono::seconds(5));
     ASSERT_TRUE(k.ok());
     key = *k;
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(cache->checkout(key).ok());
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(serve(*cache, key));
   }  // destructor persists hit counts
   auto cache = open_or_die(disk_options(dir.path()));
   auto rows = cache->rows();
@@ -255,44 +277,44 @@ TEST(Cache, PrefixLookups) {
   diverging[18] = 99999;
   ASSERT_TRUE(cache->save(request(diverging, 100), std::chrono::seconds(5)).ok());
 
-  auto walk = cache->longest_prefix(test_ns(), prompt);
+  auto walk = cache->longest_prefix(test_ns(), prompt, 4);
   ASSERT_TRUE(walk.lease);
   EXPECT_EQ(walk.length, 16u);
   EXPECT_GT(cache->counters().longest_prefix_probes, 0u);
 
-  auto any = cache->any_prefix(test_ns(), prompt, /*allow_truncation=*/true);
+  auto any = cache->any_prefix(test_ns(), prompt, /*allow_truncation=*/true, 1);
   ASSERT_TRUE(any.lease);
   EXPECT_EQ(any.length, 18u);
   EXPECT_EQ(any.row_length, 20u);
-  auto boundary = cache->any_prefix(test_ns(), prompt, /*allow_truncation=*/false);
+  auto boundary = cache->any_prefix(test_ns(), prompt, /*allow_truncation=*/false, 1);
   ASSERT_TRUE(boundary.lease);
   EXPECT_EQ(boundary.length, 16u);
   EXPECT_EQ(boundary.row_length, 16u);
   EXPECT_EQ(cache->counters().hits_any_prefix, 2u);
 
-  EXPECT_FALSE(cache->any_prefix(test_ns(7), prompt, true).lease);  // other namespace
+  EXPECT_FALSE(cache->any_prefix(test_ns(7), prompt, true, 1).lease);  // other namespace
+  // A candidate sharing fewer tokens than asked for is neither taken nor counted.
+  EXPECT_FALSE(cache->any_prefix(test_ns(), prompt, true, 19).lease);
+  EXPECT_EQ(cache->counters().hits_any_prefix, 2u);
 }
 
 TEST(Cache, EvictBytesByTierAndPrometheus) {
-  testing::TempDir a, b;
-  CacheOptions o = disk_options(a.path());
-  o.tiers.insert(o.tiers.begin(), TierOptions{TierKind::kRam, "", 1 << 20});
-  o.tiers.push_back({TierKind::kDisk, b.path(), 1 << 20});
-  o.save_tier = 0;
+  testing::TempDir a;
+  CacheOptions o = disk_options(a.path(), 1 << 20);
+  o.tiers.insert(o.tiers.begin(), tier(TierKind::kRam, "", 1 << 20));
   auto cache = open_or_die(o);
-  auto r1 = request(tokens(8, 1), 1000);
-  auto r2 = request(tokens(8, 50), 1000);
-  r2.tier = 2;
-  ASSERT_TRUE(cache->save(std::move(r1), std::chrono::seconds(5)).ok());
-  ASSERT_TRUE(cache->save(std::move(r2), std::chrono::seconds(5)).ok());
+  ASSERT_TRUE(cache->save(request(tokens(8, 1), 1000), std::chrono::seconds(5)).ok());
+  cache->flush();  // the write-through to disk
   const TierKind ram[] = {TierKind::kRam};
   EXPECT_GT(cache->evict_bytes(1, ram), 0u);
   auto stats = cache->tier_stats();
   EXPECT_EQ(stats[0].rows, 0u);
-  EXPECT_EQ(stats[2].rows, 1u);
+  EXPECT_EQ(stats[1].rows, 1u);
   const auto text = cache->prometheus_text();
   EXPECT_NE(text.find("kvc_evictions_total 1"), std::string::npos) << text;
-  EXPECT_NE(text.find("kvc_tier_rows{tier=\"disk\",index=\"2\""), std::string::npos);
+  EXPECT_NE(text.find("kvc_tier_rows{tier=\"disk\",index=\"1\""), std::string::npos);
+  EXPECT_NE(text.find("kvc_tier_evictions_total{tier=\"ram\",index=\"0\",dir=\"\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("kvc_tier_write_through_bytes_total{tier=\"disk\""), std::string::npos);
   EXPECT_NE(text.find("# TYPE kvc_saves_cold_total counter"), std::string::npos);
   EXPECT_NE(text.find("kvc_pack_seconds_total "), std::string::npos);
   EXPECT_EQ(text.find("_ns"), std::string::npos);
@@ -301,7 +323,7 @@ TEST(Cache, EvictBytesByTierAndPrometheus) {
 TEST(Cache, PressureCallbackEvictsFromChosenTiers) {
   testing::TempDir dir;
   CacheOptions o;
-  o.tiers.push_back({TierKind::kRam, "", 1 << 20});
+  o.tiers.push_back(tier(TierKind::kRam, "", 1 << 20));
   std::atomic<std::uint64_t> used{0};
   o.pressure.enabled = true;
   o.pressure.source = PressureOptions::Source::kCallback;

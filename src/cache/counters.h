@@ -1,6 +1,8 @@
-// Counters of cache.md §6: monotonic since start, relaxed atomics, cheap to read.
+// Counters of cache.md §6: monotonic since start, cheap to update from any
+// thread, cheap to read.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -8,6 +10,32 @@
 #include <vector>
 
 namespace kvc {
+
+// A counter updated from many threads without sharing a cache line between
+// them: each thread adds to its own stripe (padded to a cache line), a read sums
+// the stripes. Lookups count every hit, so one shared atomic would make two
+// threads slower than one.
+class StripedCounter {
+ public:
+  void add(std::uint64_t n = 1) { stripes_[stripe()].v.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t load() const {
+    std::uint64_t sum = 0;
+    for (const auto& s : stripes_) sum += s.v.load(std::memory_order_relaxed);
+    return sum;
+  }
+
+ private:
+  static constexpr std::size_t kStripes = 8;
+  struct alignas(64) Stripe {
+    std::atomic<std::uint64_t> v{0};
+  };
+  static std::size_t stripe() {
+    static std::atomic<std::size_t> next{0};
+    thread_local const std::size_t mine = next.fetch_add(1, std::memory_order_relaxed) % kStripes;
+    return mine;
+  }
+  std::array<Stripe, kStripes> stripes_{};
+};
 
 #define KVC_COUNTER_LIST(X)                                                       \
   X(hits_exact, "Exact-key lookups that found a row")                             \
@@ -22,8 +50,10 @@ namespace kvc {
   X(saves_shutdown, "Rows saved at shutdown")                                     \
   X(saves_dropped, "Saves dropped (queue full, disabled, or no room)")            \
   X(duplicate_dropped, "Saves skipped because the key was already present")       \
-  X(evictions, "Rows evicted (quota, byte target, gc, pressure)")                 \
-  X(corrupt_files, "Rows removed because their data was corrupt or missing")     \
+  X(evictions, "Copies evicted from a tier (quota, byte target, gc, pressure)")    \
+  X(corrupt_files, "Copies removed because their data failed verification")      \
+  X(vanished_copies, "Copies found gone (deleted by a sibling, expired remotely)") \
+  X(unreadable_copies, "Copies dropped because they could not be read (e.g. EACCES)") \
   X(restore_failures, "Rows quarantined because the engine could not restore them") \
   X(pack_total_ns, "Time spent building and writing saves")                       \
   X(load_total_ns, "Time spent reading and verifying loads")                      \
@@ -39,14 +69,45 @@ struct CounterSnapshot {
 };
 
 struct Counters {
-#define KVC_X(name, help) std::atomic<std::uint64_t> name{0};
+#define KVC_X(name, help) StripedCounter name;
   KVC_COUNTER_LIST(KVC_X)
 #undef KVC_X
   CounterSnapshot snapshot() const;
-  void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
+  void add(StripedCounter& c, std::uint64_t n = 1) { c.add(n); }
 };
 
 // Help text of a counter by name ("" if unknown).
 std::string_view counter_help(std::string_view name);
+
+// Per-tier counters (cache.md §6), exported labelled by tier.
+#define KVC_TIER_COUNTER_LIST(X)                                                        \
+  X(hits, "Loads served from the tier")                                                 \
+  X(misses, "Loads that found the tier's copy gone, corrupt or unreadable")             \
+  X(promotions, "Copies made in the tier because a slower tier served the row")         \
+  X(demotions, "Copies made in the tier because a faster tier evicted the row")         \
+  X(evictions, "Copies evicted from the tier")                                          \
+  X(write_through_bytes, "Bytes written to the tier by write-through")                  \
+  X(write_through_drops, "Copies for the tier dropped (queue full, no room, failed)")   \
+  X(bytes_in, "Bytes read from the tier by loads")                                      \
+  X(bytes_out, "Bytes written to the tier")                                             \
+  X(errors, "Operations on the tier that failed (I/O, refused, unreachable)")           \
+  X(timeouts, "Operations on the tier that timed out")
+
+struct TierCounterSnapshot {
+#define KVC_X(name, help) std::uint64_t name = 0;
+  KVC_TIER_COUNTER_LIST(KVC_X)
+#undef KVC_X
+  std::vector<std::pair<std::string, std::uint64_t>> items() const;
+};
+
+struct TierCounters {
+#define KVC_X(name, help) std::atomic<std::uint64_t> name{0};
+  KVC_TIER_COUNTER_LIST(KVC_X)
+#undef KVC_X
+  TierCounterSnapshot snapshot() const;
+  void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
+};
+
+std::string_view tier_counter_help(std::string_view name);
 
 }  // namespace kvc

@@ -50,7 +50,7 @@ void gauge_header(std::string& out, const char* name, const char* help) {
 }  // namespace
 
 std::string render_prometheus(const CounterSnapshot& counters, const std::vector<TierStats>& tiers,
-                              std::uint64_t leases, std::size_t writer_queue) {
+                              std::uint64_t leases, std::size_t writer_queue, std::uint64_t writer_queue_bytes) {
   std::string out;
   for (const auto& [name, value] : counters.items()) {
     std::string base;
@@ -70,18 +70,43 @@ std::string render_prometheus(const CounterSnapshot& counters, const std::vector
       {"kvc_tier_quota_bytes", "Byte quota of the tier", [](const TierStats& t) { return t.quota_bytes; }},
       {"kvc_tier_rows", "Available rows on the tier", [](const TierStats& t) { return std::uint64_t{t.rows}; }},
   };
+  auto labels = [&tiers](std::size_t i) {
+    return "{tier=\"" + prometheus_label_escape(tiers[i].name) + "\",index=\"" + std::to_string(i) + "\",dir=\"" +
+           prometheus_label_escape(tiers[i].location) + "\"}";
+  };
   for (const auto& g : gauges) {
     gauge_header(out, g.name, g.help);
-    for (std::size_t i = 0; i < tiers.size(); ++i) {
-      out += std::string(g.name) + "{tier=\"" + prometheus_label_escape(tiers[i].name) + "\",index=\"" +
-             std::to_string(i) + "\",dir=\"" + prometheus_label_escape(tiers[i].location) + "\"} " +
-             std::to_string(g.get(tiers[i])) + "\n";
+    for (std::size_t i = 0; i < tiers.size(); ++i) out += std::string(g.name) + labels(i) + " " + std::to_string(g.get(tiers[i])) + "\n";
+  }
+  const auto names = TierCounterSnapshot{}.items();
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    const std::string m = "kvc_tier_" + names[k].first + "_total";
+    out += "# HELP " + m + " " + std::string(tier_counter_help(names[k].first)) + "\n";
+    out += "# TYPE " + m + " counter\n";
+    for (std::size_t i = 0; i < tiers.size(); ++i)
+      out += m + labels(i) + " " + std::to_string(tiers[i].counters.items()[k].second) + "\n";
+  }
+  // The remote tier's own counters (Redis / Redis Cluster).
+  for (std::size_t i = 0; i < tiers.size(); ++i) {
+    if (!tiers[i].remote) continue;
+    const auto& r = *tiers[i].remote;
+    const std::pair<const char*, std::uint64_t> items[] = {
+        {"hits", r.hits}, {"misses", r.misses}, {"bytes_in", r.bytes_in}, {"bytes_out", r.bytes_out},
+        {"puts", r.puts}, {"put_duplicates", r.put_duplicates}, {"removes", r.removes}, {"errors", r.errors},
+        {"timeouts", r.timeouts}, {"fast_failures", r.fast_failures}, {"corrupt_rejected", r.corrupt_rejected},
+        {"moved", r.moved}, {"ask", r.ask}, {"slot_map_refreshes", r.slot_map_refreshes},
+        {"reconnects", r.reconnects}, {"publications_seen", r.publications_seen}, {"scanned_rows", r.scanned_rows}};
+    for (const auto& [name, v] : items) {
+      const std::string m = std::string("kvc_remote_") + name + "_total";
+      out += "# TYPE " + m + " counter\n" + m + labels(i) + " " + std::to_string(v) + "\n";
     }
   }
   gauge_header(out, "kvc_leases", "Leases currently held");
   out += "kvc_leases " + std::to_string(leases) + "\n";
   gauge_header(out, "kvc_writer_queue_depth", "Saves waiting for a writer thread");
   out += "kvc_writer_queue_depth " + std::to_string(writer_queue) + "\n";
+  gauge_header(out, "kvc_writer_queue_bytes", "Bytes held by jobs waiting for a writer thread");
+  out += "kvc_writer_queue_bytes " + std::to_string(writer_queue_bytes) + "\n";
   return out;
 }
 

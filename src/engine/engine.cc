@@ -216,6 +216,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   env.sticky_sessions = options.sticky_sessions && !m.kv_unified;
   env.evict_deadline = options.evict_deadline;
   env.allow_truncation = impl->allow_truncation;
+  env.cache_enabled = options.cache_enabled;
   impl->options = std::move(options);
   impl->scheduler = std::make_unique<engine::Scheduler>(std::move(env), impl->options.model.n_seq);
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
@@ -250,6 +251,7 @@ Result<CompletionResult> Engine::complete(CompletionRequest request) {
   // prompt needs no lookup (no wait for its finish save, no load). If that
   // sequence is evicted before admission the job bounces and is looked up.
   for (int attempt = 0;; ++attempt) {
+    if (request.cancel && request.cancel->load()) return Status(Code::kCancelled, "the request was cancelled");
     auto job = std::make_unique<engine::Job>();
     job->t_start = t_start;
     job->bounced = std::make_shared<bool>(false);
@@ -260,8 +262,8 @@ Result<CompletionResult> Engine::complete(CompletionRequest request) {
     job->sampler = std::move(sampler.value());
     job->skipped_lookup = attempt == 0 && request.parent_key && request.use_cache &&
                           impl_->scheduler->parked_prefix_of(*request.parent_key, prompt);
-    if (!request.use_cache) {
-      job->start.miss_reason = MissReason::kPolicy;
+    if (!request.use_cache || !impl_->options.cache_enabled) {
+      job->start.miss_reason = MissReason::kPolicy;  // no lookup at all
     } else if (!job->skipped_lookup) {
       engine::LookupOptions lo{.allow_truncation = impl_->allow_truncation,
                                .parent_key = request.parent_key,
@@ -301,6 +303,18 @@ int Engine::n_sequences() const { return impl_->options.model.n_seq; }
 std::string Engine::model_meta(const std::string& key) const { return meta_string(impl_->model.get(), key.c_str()); }
 
 Cache& Engine::cache() { return *impl_->cache; }
+
+EngineStats Engine::stats() const {
+  const engine::SchedulerStats& s = impl_->scheduler->stats();
+  EngineStats out;
+  out.saves = s.saves.load(std::memory_order_relaxed);
+  out.save_blocked_ns = s.save_blocked_ns.load(std::memory_order_relaxed);
+  out.save_blocked_max_ns = s.save_blocked_max_ns.load(std::memory_order_relaxed);
+  out.save_blocked_cpu_ns = s.save_blocked_cpu_ns.load(std::memory_order_relaxed);
+  out.state_size_dry_runs = s.state_size_dry_runs.load(std::memory_order_relaxed);
+  out.saves_without_snapshot = s.saves_skipped.load(std::memory_order_relaxed);
+  return out;
+}
 
 void Engine::shutdown() {
   if (!impl_) return;

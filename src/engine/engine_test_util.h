@@ -21,22 +21,26 @@
 
 namespace kvc::engine::testing {
 
-// A tiny f16 model with the given weight seed, generated once per process; "" when
-// kvc-mkmodel is not available (tests then skip).
-inline std::string tiny_model(int seed = 1) {
+// A tiny f16 model of a kvc-mkmodel shape ("tiny": llama; "tiny-mamba": a
+// recurrent Mamba-1) with the given weight seed, generated once per process; ""
+// when kvc-mkmodel is not available (tests then skip).
+inline std::string tiny_model_of(const std::string& shape, int seed = 1) {
   static kvc::testing::TempDir dir("kvc-engine-models");
-  static std::map<int, std::string> made;
-  if (auto it = made.find(seed); it != made.end()) return it->second;
+  static std::map<std::string, std::string> made;
+  const std::string name = shape + "-f16-" + std::to_string(seed);
+  if (auto it = made.find(name); it != made.end()) return it->second;
   const char* mk = std::getenv("KVC_MKMODEL");
   if (mk == nullptr || *mk == '\0') return {};
   // Fingerprint memo of these throwaway files stays out of ~/.cache.
   ::setenv("KVC_CACHE_DIR", dir.path().c_str(), 0);
-  const std::string out = dir.file("tiny-f16-" + std::to_string(seed) + ".gguf");
-  const std::string cmd = std::string(mk) + " --shape tiny --type f16 --quiet --seed " + std::to_string(seed) +
+  const std::string out = dir.file(name + ".gguf");
+  const std::string cmd = std::string(mk) + " --shape " + shape + " --type f16 --quiet --seed " + std::to_string(seed) +
                           " --out " + out;
   if (std::system(cmd.c_str()) != 0) return {};
-  return made[seed] = out;
+  return made[name] = out;
 }
+
+inline std::string tiny_model(int seed = 1) { return tiny_model_of("tiny", seed); }
 
 #define KVC_REQUIRE_MODEL(path)                                                         \
   const std::string path = ::kvc::engine::testing::tiny_model();                       \
@@ -127,6 +131,7 @@ class Reference {
     return out;
   }
   int n_vocab() const { return n_vocab_; }
+  llama_model* model() const { return model_.get(); }
 
  private:
   ModelPtr model_;
@@ -167,6 +172,24 @@ inline std::vector<std::int32_t> cold_reference(const std::string& model, const 
   auto r = run(*e, greedy(prompt, max_tokens));
   EXPECT_EQ(r.report.path, LookupPath::kMiss);
   return r.tokens;
+}
+
+// Re-saves `key`'s row without any logits (as erllama, or a shutdown save of a
+// live sequence, writes it), after removing every row.
+inline void resave_without_logits(Engine& e, const Key& key) {
+  SaveRequest req;
+  {
+    auto lease = e.cache().checkout(key);
+    ASSERT_TRUE(lease.ok()) << lease.status().to_string();
+    auto file = e.cache().load(*lease);
+    ASSERT_TRUE(file.ok()) << file.status().to_string();
+    req.ns = e.key_namespace();
+    req.tokens = file->file.meta->tokens;
+    req.reason = SaveReason::kShutdown;
+    req.payload = ByteBuffer::copy_of(file->file.payload());
+  }
+  for (const auto& row : e.cache().rows()) ASSERT_TRUE(e.cache().remove(row.info.key).ok());
+  ASSERT_TRUE(e.cache().save(std::move(req), std::chrono::seconds(30)).ok());
 }
 
 }  // namespace kvc::engine::testing

@@ -11,12 +11,6 @@ bool is_prefix(std::span<const std::uint32_t> row, std::span<const std::uint32_t
   return row.size() <= prompt.size() && std::equal(row.begin(), row.end(), prompt.begin());
 }
 
-std::string tier_name_of(Cache& cache, const Lease& lease) {
-  const auto& tiers = cache.options().tiers;
-  const std::size_t t = lease.row().tier;
-  return t < tiers.size() ? std::string(tiers::tier_kind_name(tiers[t].kind)) : std::string();
-}
-
 }  // namespace
 
 StartState find_start_state(Cache& cache, const KeyNamespace& ns, std::span<const std::uint32_t> prompt,
@@ -56,20 +50,21 @@ StartState find_start_state(Cache& cache, const KeyNamespace& ns, std::span<cons
     }
   }
 
-  // 3. any-token prefix, then 4. the stride walk.
-  const std::size_t floor = static_cast<std::size_t>(std::max<std::int64_t>(cache.policy().min_tokens, 1));
+  // 3. any-token prefix, then 4. the stride walk. A prefix shorter than the
+  // shortest row any tier keeps is not worth a restore.
+  const std::size_t floor = std::max<std::size_t>(cache.min_save_tokens(), 1);
   if (!s.lease && options.use_any_prefix) {
-    PrefixHit hit = cache.any_prefix(ns, prompt, options.allow_truncation);
+    PrefixHit hit = cache.any_prefix(ns, prompt, options.allow_truncation, floor);
     busy_seen = busy_seen || hit.busy_seen;
-    if (hit.lease && hit.length >= floor) {
+    if (hit.lease) {
       take(std::move(hit.lease), LookupPath::kAnyPrefix, std::min(hit.length, prompt.size()));
       s.row_length = hit.row_length;
     }
   }
   if (!s.lease) {
-    PrefixHit hit = cache.longest_prefix(ns, prompt);
+    PrefixHit hit = cache.longest_prefix(ns, prompt, static_cast<std::size_t>(std::max<std::int64_t>(cache.policy().min_tokens, 1)));
     busy_seen = busy_seen || hit.busy_seen;
-    if (hit.lease && hit.length >= floor) take(std::move(hit.lease), LookupPath::kLongestPrefix, hit.length);
+    if (hit.lease) take(std::move(hit.lease), LookupPath::kLongestPrefix, hit.length);
   }
 
   if (!s.lease) {
@@ -82,15 +77,15 @@ StartState find_start_state(Cache& cache, const KeyNamespace& ns, std::span<cons
   const auto t0 = Clock::now();
   auto loaded = cache.load(s.lease);
   s.load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  if (!loaded.ok() || loaded->meta.tokens.size() != s.row_length || s.usable > s.row_length) {
+  if (!loaded.ok() || loaded->file.meta->tokens.size() != s.row_length || s.usable > s.row_length) {
     s.lease.release();
     s.path = LookupPath::kMiss;
     s.miss_reason = MissReason::kLoadFailed;
     s.usable = s.row_length = 0;
     return s;
   }
-  s.tier = tier_name_of(cache, s.lease);
-  s.file = std::move(loaded.value());
+  s.tier = loaded->tier_name;
+  s.file = std::move(loaded->file);
   return s;
 }
 

@@ -38,8 +38,9 @@ struct StartState {
   double load_ms = 0;
 };
 
-// Looks up `prompt` in `ns` and loads the best row. Prefix rows shorter than
-// policy.min_tokens (at least 1) are not used: restoring them saves nothing. Counts one miss
+// Looks up `prompt` in `ns` and loads the best row. Any-token prefix rows sharing
+// fewer tokens than the shortest row any tier keeps (Cache::min_save_tokens, at
+// least 1) are not used, nor stride-walk rows below policy.min_tokens. Counts one miss
 // (Cache::note_miss) when every path missed; a load failure leaves a cold start
 // with kLoadFailed (the cache removed a corrupt row itself).
 StartState find_start_state(Cache& cache, const KeyNamespace& ns, std::span<const std::uint32_t> prompt,

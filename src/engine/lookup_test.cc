@@ -35,7 +35,7 @@ struct LookupFixture : ::testing::Test {
     r.ns = in;
     r.tokens = std::move(tokens);
     r.reason = SaveReason::kCold;
-    r.payload.assign(64, std::byte{0x42});
+    r.payload = ByteBuffer::copy_of(std::vector<std::byte>(64, std::byte{0x42}));
     auto k = cache->save(std::move(r), std::chrono::seconds(10));
     EXPECT_TRUE(k.ok()) << k.status().to_string();
     return k.ok() ? *k : Key{};
@@ -54,7 +54,7 @@ TEST_F(LookupFixture, PathsInOrder) {
   EXPECT_EQ(s.path, LookupPath::kAnyPrefix);
   EXPECT_EQ(s.usable, 128u);
   ASSERT_TRUE(s.file.has_value());
-  EXPECT_EQ(s.file->payload.size(), 64u);
+  EXPECT_EQ(s.file->payload().size(), 64u);
   EXPECT_EQ(s.tier, "disk");
 
   LookupOptions no_trie;

@@ -39,9 +39,9 @@ TEST(SavePolicy, ColdAtTheAlignedBoundaryAndContinuedEveryInterval) {
   ASSERT_TRUE(file.ok());
   Reference ref(model);
   auto ctx = ref.context();
-  EXPECT_TRUE(bitwise_equal(file->meta.next_token_logits, ref.decode(ctx.get(), p, 0, 128)));
-  EXPECT_EQ(file->meta.header.context_size, 1024u);
-  EXPECT_EQ(file->meta.header.quant_bits, 16u);
+  EXPECT_TRUE(bitwise_equal(file->file.meta->next_token_logits, ref.decode(ctx.get(), p, 0, 128)));
+  EXPECT_EQ(file->file.meta->header.context_size, 1024u);
+  EXPECT_EQ(file->file.meta->header.quant_bits, 16u);
 
   // Continued saves after 4 and 8 generated tokens (each decoded into the KV cache).
   const auto continued = rows_with(c, SaveReason::kContinued);
@@ -54,6 +54,43 @@ TEST(SavePolicy, ColdAtTheAlignedBoundaryAndContinuedEveryInterval) {
   EXPECT_EQ(counters.saves_cold, 1u);
   EXPECT_EQ(counters.saves_continued, 2u);
   EXPECT_EQ(counters.saves_finish, 1u);
+
+  // The time those four saves blocked the decode loop is reported, and the state
+  // size was asked for only while the size model was unknown (two snapshots).
+  EXPECT_EQ(r->report.saves, 4u);
+  EXPECT_GT(r->report.save_blocked_ms, 0.0);
+  const EngineStats stats = (*e)->stats();
+  EXPECT_EQ(stats.saves, 4u);
+  EXPECT_NEAR(static_cast<double>(stats.save_blocked_ns) / 1e6, r->report.save_blocked_ms, 1e-3);
+  EXPECT_GE(stats.save_blocked_ns, stats.save_blocked_max_ns);
+  EXPECT_EQ(stats.state_size_dry_runs, 2u);
+}
+
+TEST(SavePolicy, NoLookupsAndNoSavesWithTheCacheDisabled) {
+  KVC_REQUIRE_MODEL(model);
+  kvc::testing::TempDir dir("kvc-engine");
+  auto o = test_options(model, dir.path());
+  const auto p = random_prompt(150, 42);
+  std::vector<std::int32_t> reference;
+  {
+    auto e = open_engine(o);
+    reference = run(*e, greedy(p)).tokens;
+  }  // rows on disk
+  o.cache_enabled = false;
+  auto e = open_engine(o);
+  const std::size_t rows = e->cache().rows().size();
+  ASSERT_GT(rows, 0u);
+  auto r = run(*e, greedy(p));
+  EXPECT_EQ(r.report.path, LookupPath::kMiss);
+  EXPECT_EQ(r.report.miss_reason, MissReason::kPolicy);
+  EXPECT_EQ(r.report.prefilled_tokens, p.size());
+  EXPECT_EQ(r.report.saves, 0u);
+  EXPECT_FALSE(r.report.finish_key.has_value());
+  EXPECT_EQ(r.tokens, reference);
+  e->cache().flush();
+  EXPECT_EQ(e->cache().rows().size(), rows);
+  EXPECT_EQ(e->cache().counters().misses, 0u);
+  EXPECT_EQ(e->stats().saves, 0u);
 }
 
 TEST(SavePolicy, ShutdownSavesLiveSequences) {

@@ -7,7 +7,8 @@ namespace kvc::engine {
 
 Scheduler::Scheduler(SchedulerEnv env, int n_seq) : env_(std::move(env)) {
   slots_.reserve(static_cast<std::size_t>(n_seq));
-  for (int i = 0; i < n_seq; ++i) slots_.emplace_back(static_cast<llama_seq_id>(i));
+  for (int i = 0; i < n_seq; ++i)
+    slots_.emplace_back(static_cast<llama_seq_id>(i), static_cast<std::size_t>(std::max(env_.n_vocab, 0)));
   parked_.resize(static_cast<std::size_t>(n_seq));
   thread_ = std::thread([this] { run(); });
 }
@@ -65,6 +66,7 @@ void Scheduler::run() {
   for (;;) {
     std::deque<std::unique_ptr<Job>> incoming;
     std::vector<std::function<void()>> tasks;
+    std::vector<std::unique_ptr<Job>> cancelled;
     bool stop = false;
     {
       std::unique_lock lock(mu_);
@@ -75,6 +77,7 @@ void Scheduler::run() {
       if (stop) {
         incoming.swap(queue_);
       } else {
+        take_cancelled(queue_, cancelled);
         // A parked sequence is available too: resumed, or evicted for the job.
         std::size_t avail = 0;
         for (const Slot& s : slots_) avail += s.busy() ? 0 : 1;
@@ -102,6 +105,8 @@ void Scheduler::run() {
       }
       return;
     }
+    for (auto& job : cancelled) job->done.set_value(Status(Code::kCancelled, "the request was cancelled"));
+    stop_cancelled();
     place(incoming);
     if (!build_batch(batch)) continue;
     const int rc = llama_decode(env_.ctx, batch.get());
@@ -115,6 +120,32 @@ void Scheduler::run() {
                                                                          [](const Slot& sl) { return sl.busy(); })),
                               std::memory_order_relaxed);
     after_decode();
+  }
+}
+
+void Scheduler::take_cancelled(std::deque<std::unique_ptr<Job>>& queue, std::vector<std::unique_ptr<Job>>& out) {
+  for (auto it = queue.begin(); it != queue.end();) {
+    if ((*it)->cancelled()) {
+      out.push_back(std::move(*it));
+      it = queue.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// A prefilling sequence is cleared (its prompt is incomplete: nothing to keep); a
+// generating one decodes its pending token and finishes as cancelled (finish save,
+// park), the path an on_text returning false takes.
+void Scheduler::stop_cancelled() {
+  for (Slot& s : slots_) {
+    if (!s.busy() || !s.job->cancelled()) continue;
+    s.finish_reason = FinishReason::kCancelled;
+    if (s.phase == SlotPhase::kPrefill) {
+      finish(s, nullptr, /*save_finish=*/false);
+    } else if (s.phase == SlotPhase::kGenerate) {
+      s.phase = SlotPhase::kFinishing;
+    }
   }
 }
 
@@ -180,36 +211,36 @@ std::size_t Scheduler::parked_match(const Slot& slot, const Job& job) const {
   const std::size_t lcp =
       static_cast<std::size_t>(std::mismatch(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(n), p.begin()).first -
                                t.begin());
+  // Truncating a parked session keeps at least policy.min_tokens of it (a short
+  // shared prefix is not worth the session's tail).
   const std::size_t floor =
       static_cast<std::size_t>(std::max<std::int64_t>(env_.cache->policy().min_tokens, 1));
   if (lcp == 0) return 0;
   if (lcp < t.size() && !(env_.allow_truncation && lcp >= floor)) return 0;
-  // The whole prompt kept: sampling needs the logits after its last token, or a
-  // re-decode of that token (a truncation).
-  const bool have_logits = lcp == t.size() && slot.parked_logits.size() == static_cast<std::size_t>(env_.n_vocab);
-  if (lcp == p.size() && !have_logits && !env_.allow_truncation) return 0;
+  // The whole prompt kept: sampling needs the logits after its last token (the
+  // parked end, or a turn boundary recorded there), or a re-decode of that token
+  // (a truncation).
+  if (lcp == p.size() && slot.boundaries.at(lcp) == nullptr && !env_.allow_truncation) return 0;
   return lcp;
 }
 
 void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_len) {
-  const float* cached_logits = nullptr;
-  std::vector<float> logits_copy;
+  llama_memory_t mem = llama_get_memory(env_.ctx);
   if (resume_len > 0) {
-    // Continue on the parked sequence: keep its first resume_len cells.
+    // Continue on the parked sequence: keep its first resume_len cells, and the
+    // boundary logits within them.
     std::vector<std::uint32_t> kept = std::move(slot.tokens);
-    const bool whole = resume_len == kept.size();
-    if (whole && slot.parked_logits.size() == static_cast<std::size_t>(env_.n_vocab))
-      logits_copy = std::move(slot.parked_logits);
+    BoundaryLogits kept_logits = std::move(slot.boundaries);
     set_parked_entry(slot, false);
     slot.reset();
-    if (!whole && !llama_memory_seq_rm(llama_get_memory(env_.ctx), slot.seq, static_cast<llama_pos>(resume_len), -1)) {
-      llama_memory_seq_rm(llama_get_memory(env_.ctx), slot.seq, -1, -1);
+    if (resume_len < kept.size() && !llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(resume_len), -1)) {
+      llama_memory_seq_rm(mem, slot.seq, -1, -1);
       resume_len = 0;
-      logits_copy.clear();
     } else {
       kept.resize(resume_len);
+      kept_logits.truncate(resume_len);
+      slot.boundaries = std::move(kept_logits);
     }
-    if (!logits_copy.empty()) cached_logits = logits_copy.data();
     if (job->start.file) {
       job->start.file.reset();
       job->start.lease.release();
@@ -242,11 +273,7 @@ void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_l
     if (ok) {
       r.tier = j.start.tier;
       r.restored_key = j.start.lease.row().key;
-      const auto& l = j.start.file->meta.next_token_logits;
-      if (j.start.usable == j.start.row_length && l.size() == static_cast<std::size_t>(env_.n_vocab)) {
-        logits_copy = l;
-        cached_logits = logits_copy.data();
-      }
+      slot.boundaries.take_from_row(*j.start.file->meta, j.start.usable);
     } else {
       r.path = LookupPath::kMiss;
       r.miss_reason = MissReason::kRestoreFailed;
@@ -258,23 +285,46 @@ void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_l
   slot.tokens.assign(j.prompt.begin(), j.prompt.begin() + static_cast<std::ptrdiff_t>(slot.prefill_pos));
 
   const std::size_t len = j.prompt.size();
+  if (slot.prefill_pos == len) {
+    if (const float* logits = slot.boundaries.at(len)) {
+      // The first token comes from stored logits: no decode (engine.md §1 step 4).
+      r.logits_from_cache = resume_len == 0;  // from a cache row, not a parked sequence
+      set_cold_boundary(slot);
+      start_generating(slot, logits);
+      return;
+    }
+    // Nothing left to prefill but no logits: re-decode the last token. Recurrent
+    // and hybrid memories cannot drop their last cell (seq_rm of a partial range
+    // fails): the token would be applied twice, so start cold instead.
+    if (llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(len - 1), -1)) {
+      slot.tokens.pop_back();
+      slot.prefill_pos = len - 1;
+      slot.boundaries.truncate(len - 1);
+      r.cached_tokens = slot.prefill_pos;
+    } else {
+      llama_memory_seq_rm(mem, slot.seq, -1, -1);
+      slot.tokens.clear();
+      slot.prefill_pos = 0;
+      slot.boundaries.clear();
+      r.path = LookupPath::kMiss;
+      r.miss_reason = MissReason::kPolicy;
+      r.tier.clear();
+      r.cached_tokens = 0;
+      r.restored_key.reset();
+    }
+  }
+  set_cold_boundary(slot);
+  slot.phase = SlotPhase::kPrefill;
+}
+
+// The aligned cold-save length of the slot's prompt, when longer than what it starts from.
+void Scheduler::set_cold_boundary(Slot& slot) const {
+  const std::size_t len = slot.job->prompt.size();
   const SavePolicy& policy = env_.cache->policy();
+  slot.cold_boundary = 0;
   if (policy.allows_cold(len)) {
     if (auto b = policy.aligned_length(len); b && *b > slot.prefill_pos) slot.cold_boundary = *b;
   }
-  if (slot.prefill_pos == len) {
-    if (cached_logits != nullptr) {
-      slot.result.report.logits_from_cache = resume_len == 0;  // from a cache row, not a parked sequence
-      start_generating(slot, cached_logits);
-      return;
-    }
-    // Nothing left to prefill but no logits: re-decode the last token.
-    llama_memory_seq_rm(llama_get_memory(env_.ctx), slot.seq, static_cast<llama_pos>(len - 1), -1);
-    slot.tokens.pop_back();
-    slot.prefill_pos = len - 1;
-    r.cached_tokens = slot.prefill_pos;
-  }
-  slot.phase = SlotPhase::kPrefill;
 }
 
 // Restores the loaded row into slot.seq and truncates it to the usable prefix.
@@ -282,15 +332,21 @@ void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_l
 // sequence, and leaves a cold start.
 bool Scheduler::restore(Slot& slot, Job& j) {
   llama_memory_t mem = llama_get_memory(env_.ctx);
-  const auto payload = j.start.file->payload;
+  const auto payload = j.start.file->payload();
   const Key key = j.start.lease.row().key;
   const std::size_t read = llama_state_seq_set_data(env_.ctx, reinterpret_cast<const std::uint8_t*>(payload.data()),
                                                     payload.size(), slot.seq);
   const llama_pos pos_max = llama_memory_seq_pos_max(mem, slot.seq);
-  if (read != payload.size() || pos_max != static_cast<llama_pos>(j.start.row_length) - 1 ||
-      llama_memory_seq_pos_min(mem, slot.seq) != 0) {
+  const llama_pos pos_min = llama_memory_seq_pos_min(mem, slot.seq);
+  // A plain KV cache holds every position from 0. A recurrent state reports only
+  // its last position (pos_min == pos_max); sliding-window caches drop the oldest.
+  const bool positions_ok = pos_max == static_cast<llama_pos>(j.start.row_length) - 1 &&
+                            (env_.allow_truncation ? pos_min == 0 : pos_min >= 0 && pos_min <= pos_max);
+  if (read != payload.size() || !positions_ok) {
     env_.cache->quarantine(key, "llama_state_seq_set_data consumed " + std::to_string(read) + " of " +
-                                    std::to_string(payload.size()) + " bytes");
+                                    std::to_string(payload.size()) + " bytes; positions " + std::to_string(pos_min) +
+                                    ".." + std::to_string(pos_max) + " for a row of " +
+                                    std::to_string(j.start.row_length) + " tokens");
     llama_memory_seq_rm(mem, slot.seq, -1, -1);
     slot.prefill_pos = 0;
     return false;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/slot.h"
+#include "engine/state_snapshot.h"
 #include "kvc/cache.h"
 #include "kvc/engine.h"
 
@@ -40,6 +41,18 @@ struct SchedulerEnv {
   std::chrono::milliseconds evict_deadline{2'000};
   // Whether a sequence may be truncated with llama_memory_seq_rm (plain KV only).
   bool allow_truncation = true;
+  // EngineOptions::cache_enabled: off, no lookups (the engine's side) and no saves.
+  bool cache_enabled = true;
+};
+
+// What the scheduler thread spent on saves (Engine::stats()).
+struct SchedulerStats {
+  std::atomic<std::uint64_t> saves{0};
+  std::atomic<std::uint64_t> save_blocked_ns{0};
+  std::atomic<std::uint64_t> save_blocked_max_ns{0};
+  std::atomic<std::uint64_t> save_blocked_cpu_ns{0};
+  std::atomic<std::uint64_t> state_size_dry_runs{0};
+  std::atomic<std::uint64_t> saves_skipped{0};  // reserve_save refused: no snapshot taken
 };
 
 class Scheduler {
@@ -83,6 +96,7 @@ class Scheduler {
   // llama_decode calls so far, and the sequences in their batches summed (any thread).
   std::uint64_t n_decode() const { return n_decode_.load(std::memory_order_relaxed); }
   std::uint64_t busy_in_decodes() const { return busy_in_decode_.load(std::memory_order_relaxed); }
+  const SchedulerStats& stats() const { return stats_; }
 
  private:
   void run();
@@ -93,24 +107,36 @@ class Scheduler {
   std::size_t parked_match(const Slot& slot, const Job& job) const;
   // resume_len: the job continues on parked `slot`, keeping this many of its tokens.
   void admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_len = 0);
+  void set_cold_boundary(Slot& slot) const;
   bool restore(Slot& slot, Job& job);
   bool build_batch(Batch& batch);
   void after_decode();
   void fail_batch(const std::string& why);
+  // Cancelled requests (CompletionRequest::cancel): queued ones are moved out of
+  // `queue` (the caller holds mu_ and fails them), running ones are stopped.
+  static void take_cancelled(std::deque<std::unique_ptr<Job>>& queue, std::vector<std::unique_ptr<Job>>& out);
+  void stop_cancelled();
 
   // Slot operations (slot_ops.cc).
   void start_generating(Slot& slot, const float* logits);
   void on_sampled(Slot& slot, llama_token token);
   void finish(Slot& slot, const float* logits, bool save_finish);
+  // A save of the slot's sequence when the policy allows it; counts the time the
+  // scheduler thread is blocked by it (stats, the request's report).
   std::optional<Key> save(Slot& slot, SaveReason reason, const float* logits, bool sync,
                           Clock::time_point deadline = {});
+  std::optional<Key> save_blocking(Slot& slot, SaveReason reason, const float* logits, bool sync,
+                                   Clock::time_point deadline);
   void release(Slot& slot);
-  void park(Slot& slot, const float* logits);
+  // `key`: the key of slot.tokens when known (the finish save's).
+  void park(Slot& slot, const float* logits, const std::optional<Key>& key);
   // Synchronous save of a parked sequence (evict or shutdown reason), then clears it.
   void evict(Slot& slot, SaveReason reason, Clock::time_point deadline);
   void set_parked_entry(const Slot& slot, bool parked);
 
   SchedulerEnv env_;
+  SchedulerStats stats_;
+  StateSnapshotter snapshotter_;  // scheduler thread only
   std::vector<Slot> slots_;
   std::vector<llama_token_data> scratch_;
   std::size_t rr_ = 0;  // round-robin start among prefilling slots

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/boundary_logits.h"
 #include "engine/llama_handles.h"
 #include "engine/lookup.h"
 #include "engine/sampling.h"
@@ -42,6 +43,9 @@ struct Job {
   // submits again.
   bool skipped_lookup = false;
   std::shared_ptr<bool> bounced;
+
+  // CompletionRequest::cancel is set.
+  bool cancelled() const { return request.cancel && request.cancel->load(std::memory_order_relaxed); }
 };
 
 // kParked: a finished request's sequence kept for a sticky session — its cells
@@ -49,7 +53,7 @@ struct Job {
 enum class SlotPhase { kFree, kPrefill, kGenerate, kFinishing, kParked };
 
 struct Slot {
-  explicit Slot(llama_seq_id id) : seq(id) {}
+  Slot(llama_seq_id id, std::size_t n_vocab) : seq(id), boundaries(n_vocab) {}
 
   llama_seq_id seq;
   SlotPhase phase = SlotPhase::kFree;
@@ -68,10 +72,14 @@ struct Slot {
   Clock::time_point t_prefill_start;
   std::string prompt_text;  // the request's prompt text (TLV excerpt of saves); kept while parked
 
-  // While parked: the key of `tokens`, the logits after the last token (empty
-  // when unknown) and the park order (least recently parked is evicted first).
+  // Logits known at turn boundaries of `tokens` (the prompt end, carried ones;
+  // while parked also the end of `tokens`): saved as TLV 0x0B, used instead of a
+  // decode when a prompt ends at one of them.
+  BoundaryLogits boundaries;
+
+  // While parked: the key of `tokens` and the park order (least recently parked
+  // is evicted first).
   Key parked_key{};
-  std::vector<float> parked_logits;
   std::uint64_t parked_order = 0;
 
   // Set while building a batch: index of this slot's logits row in it (-1: none),
@@ -93,8 +101,8 @@ struct Slot {
     result = {};
     logits_at = -1;
     prompt_text.clear();
+    boundaries.clear();
     parked_key = Key{};
-    parked_logits.clear();
     parked_order = 0;
   }
 };

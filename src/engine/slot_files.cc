@@ -32,7 +32,8 @@ Result<Scheduler::SlotSnapshot> Scheduler::snapshot_slot(int id) {
       llama_state_seq_get_data(env_.ctx, reinterpret_cast<std::uint8_t*>(snap.payload.data()), size, slot.seq) != size)
     return Status(Code::kUnavailable, "llama_state_seq_get_data failed for slot " + std::to_string(id));
   snap.tokens = slot.tokens;
-  if (slot.parked_logits.size() == static_cast<std::size_t>(env_.n_vocab)) snap.logits = slot.parked_logits;
+  if (const float* at_end = slot.boundaries.at(slot.tokens.size()))
+    snap.logits.assign(at_end, at_end + static_cast<std::size_t>(env_.n_vocab));
   snap.prompt_text = slot.prompt_text;
   return snap;
 }
@@ -58,7 +59,7 @@ Status Scheduler::load_slot(int id, std::vector<std::uint32_t> tokens, std::span
   slot.tokens = std::move(tokens);
   slot.phase = SlotPhase::kParked;
   slot.parked_key = derive_key(env_.ns, slot.tokens);
-  if (logits.size() == static_cast<std::size_t>(env_.n_vocab)) slot.parked_logits = std::move(logits);
+  if (logits.size() == static_cast<std::size_t>(env_.n_vocab)) slot.boundaries.record(slot.tokens.size(), logits.data());
   slot.parked_order = ++park_counter_;
   set_parked_entry(slot, true);
   return Status::Ok();

@@ -1,5 +1,7 @@
 // Scheduler operations on one slot: sampling and stop conditions, saves
 // (snapshot on this thread, write on the cache's writer pool), and finishing.
+#include <time.h>
+
 #include <algorithm>
 
 #include "engine/scheduler.h"
@@ -15,6 +17,14 @@ std::string prompt_excerpt(const std::string& prompt) {
   return prompt.substr(0, end);
 }
 
+// CPU time of the calling thread: what a save costs the scheduler thread itself,
+// apart from the time it was descheduled (the wall time includes that).
+std::uint64_t thread_cpu_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
 }  // namespace
 
 void Scheduler::start_generating(Slot& slot, const float* logits) {
@@ -24,6 +34,9 @@ void Scheduler::start_generating(Slot& slot, const float* logits) {
     return;
   }
   slot.phase = SlotPhase::kGenerate;
+  // The prompt's end is a turn boundary: its logits go into later saves (TLV 0x0B),
+  // so re-sending this prompt needs no decode.
+  slot.boundaries.record(slot.tokens.size(), logits);
   on_sampled(slot, sample_from_logits(slot.sampler.get(), logits, env_.n_vocab, scratch_));
 }
 
@@ -90,7 +103,7 @@ void Scheduler::finish(Slot& slot, const float* logits, bool save_finish) {
   // A completed request keeps its sequence for a sticky session (a cancelled one
   // too: its cells and token list agree); shutdown (save_finish false) does not.
   if (save_finish && env_.sticky_sessions && !slot.tokens.empty()) {
-    park(slot, logits);
+    park(slot, logits, r.finish_key);
   } else {
     release(slot);
   }
@@ -99,35 +112,64 @@ void Scheduler::finish(Slot& slot, const float* logits, bool save_finish) {
 std::optional<Key> Scheduler::save(Slot& slot, SaveReason reason, const float* logits, bool sync,
                                    Clock::time_point deadline) {
   const SavePolicy& policy = env_.cache->policy();
-  if (!policy.saves_enabled || slot.tokens.empty() ||
-      slot.tokens.size() < static_cast<std::size_t>(std::max<std::int64_t>(policy.min_tokens, 1)))
+  if (!env_.cache_enabled || !policy.saves_enabled || slot.tokens.empty() ||
+      slot.tokens.size() < std::max<std::size_t>(env_.cache->min_save_tokens(), 1))
     return std::nullopt;
-  const std::size_t size = llama_state_seq_get_size(env_.ctx, slot.seq);
-  if (size == 0) return std::nullopt;
-  std::vector<std::byte> payload(size);
-  if (llama_state_seq_get_data(env_.ctx, reinterpret_cast<std::uint8_t*>(payload.data()), size, slot.seq) != size)
+  const auto t0 = Clock::now();
+  const std::uint64_t cpu0 = thread_cpu_ns();
+  std::optional<Key> key = save_blocking(slot, reason, logits, sync, deadline);
+  const auto blocked_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+  stats_.saves.fetch_add(1, std::memory_order_relaxed);
+  stats_.save_blocked_ns.fetch_add(blocked_ns, std::memory_order_relaxed);
+  stats_.save_blocked_cpu_ns.fetch_add(thread_cpu_ns() - cpu0, std::memory_order_relaxed);
+  std::uint64_t max = stats_.save_blocked_max_ns.load(std::memory_order_relaxed);
+  while (blocked_ns > max && !stats_.save_blocked_max_ns.compare_exchange_weak(max, blocked_ns, std::memory_order_relaxed)) {
+  }
+  if (slot.job) {
+    slot.result.report.save_blocked_ms += static_cast<double>(blocked_ns) / 1e6;
+    ++slot.result.report.saves;
+  }
+  return key;
+}
+
+// The part of a save the scheduler thread waits for: the reservation, the state
+// snapshot (into a pooled buffer) and the hand-over to the writer pool (for a
+// synchronous save, the whole write).
+std::optional<Key> Scheduler::save_blocking(Slot& slot, SaveReason reason, const float* logits, bool sync,
+                                            Clock::time_point deadline) {
+  // The key first (derived once, here): a duplicate — the row exists, or another
+  // writer holds the key — takes no snapshot (counted by the cache).
+  Result<SaveTicket> ticket = env_.cache->reserve_save(env_.ns, slot.tokens);
+  if (!ticket.ok()) {
+    stats_.saves_skipped.fetch_add(1, std::memory_order_relaxed);
+    if (ticket.status().code() == Code::kAlreadyPresent) return derive_key(env_.ns, slot.tokens);
     return std::nullopt;
+  }
+  const Key key = ticket->key();
+  StateSnapshotter::Snapshot snap = snapshotter_.take(env_.ctx, slot.seq, slot.tokens.size());
+  if (snap.dry_run) stats_.state_size_dry_runs.fetch_add(1, std::memory_order_relaxed);
+  if (snap.bytes.empty()) return std::nullopt;  // the ticket's destructor cancels the reservation
 
   SaveRequest req;
   req.ns = env_.ns;
   req.fingerprint_mode = env_.fingerprint_mode;
   req.tokens = slot.tokens;
   req.reason = reason;
-  req.payload = std::move(payload);
+  req.payload = std::move(snap.bytes);
   if (logits != nullptr) req.next_token_logits.assign(logits, logits + env_.n_vocab);
+  req.position_logits = slot.boundaries.for_save(slot.tokens.size());
   req.prompt_text = prompt_excerpt(slot.prompt_text);
   req.quant_bits = env_.quant_bits;
   req.context_size = static_cast<std::uint32_t>(env_.n_ctx_seq);
-  const Key key = derive_key(env_.ns, slot.tokens);
 
   Result<Key> saved = Status(Code::kDropped, "not saved");
   if (sync) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    saved = env_.cache->save(std::move(req), std::max(left, std::chrono::milliseconds(1)));
+    saved = env_.cache->save(std::move(*ticket), std::move(req), std::max(left, std::chrono::milliseconds(1)));
   } else {
-    saved = env_.cache->save_async(std::move(req));
+    saved = env_.cache->save_async(std::move(*ticket), std::move(req));
   }
-  if (saved.ok() || saved.status().code() == Code::kAlreadyPresent) return key;
+  if (saved.ok()) return key;
   return std::nullopt;
 }
 
@@ -138,27 +180,30 @@ void Scheduler::release(Slot& slot) {
 
 // Keeps the finished sequence: cells stay in the KV cache, `tokens` (prompt +
 // reply, decoded in full) stay with them, keyed like the finish save.
-void Scheduler::park(Slot& slot, const float* logits) {
+void Scheduler::park(Slot& slot, const float* logits, const std::optional<Key>& key) {
   std::vector<std::uint32_t> tokens = std::move(slot.tokens);
   std::string prompt_text = std::move(slot.prompt_text);
+  BoundaryLogits boundaries = std::move(slot.boundaries);
   slot.reset();
   slot.tokens = std::move(tokens);
   slot.prompt_text = std::move(prompt_text);
+  slot.boundaries = std::move(boundaries);
   slot.phase = SlotPhase::kParked;
-  slot.parked_key = derive_key(env_.ns, slot.tokens);
-  if (logits != nullptr) slot.parked_logits.assign(logits, logits + env_.n_vocab);
+  slot.parked_key = key ? *key : derive_key(env_.ns, slot.tokens);  // the finish save's key when it has one
+  slot.boundaries.record(slot.tokens.size(), logits);  // the end of the parked tokens
   slot.parked_order = ++park_counter_;
   set_parked_entry(slot, true);
 }
 
-// Before a parked sequence is given away (or the process stops): a synchronous
-// save within the deadline. When its row is already in the cache (the finish save
-// landed) the cache answers kAlreadyPresent and counts a duplicate.
+// Before a parked sequence is given away (or the process stops): a save of its
+// state. An evict save takes the snapshot here and leaves the write and fsync to
+// the writer pool (the cells can go once the snapshot is taken), so the scheduler
+// thread waits only for the snapshot; a shutdown save is synchronous within the
+// deadline. When its row is already in the cache (the finish save landed) the
+// cache answers kAlreadyPresent and counts a duplicate.
 void Scheduler::evict(Slot& slot, SaveReason reason, Clock::time_point deadline) {
   if (Clock::now() < deadline) {
-    const float* logits =
-        slot.parked_logits.size() == static_cast<std::size_t>(env_.n_vocab) ? slot.parked_logits.data() : nullptr;
-    save(slot, reason, logits, /*sync=*/true, deadline);
+    save(slot, reason, slot.boundaries.at(slot.tokens.size()), /*sync=*/reason != SaveReason::kEvict, deadline);
   }
   set_parked_entry(slot, false);
   release(slot);

@@ -1,6 +1,7 @@
 // Sticky sessions (engine.md §1 step 7): a finished request's sequence is parked
 // and a follow-up continues on it with no restore; when a request needs the
-// sequence, the parked one is evicted with a synchronous evict save.
+// sequence, the parked one is evicted with an evict save (snapshot on the
+// scheduler thread, write on the writer pool).
 #include <gtest/gtest.h>
 
 #include <future>
@@ -103,6 +104,7 @@ TEST(StickySession, OneSequenceTwoConversationsEvictAndRestore) {
 
   auto b1 = run(*e, greedy(pb));  // needs the only sequence: A is evicted with a save
   ASSERT_TRUE(b1.report.finish_key);
+  c.flush();  // the evict save's write runs on the writer pool
   EXPECT_EQ(c.counters().saves_evict, 1u);
   {
     const auto rows = c.rows();
@@ -117,6 +119,7 @@ TEST(StickySession, OneSequenceTwoConversationsEvictAndRestore) {
   // A's next turn resumes from the evict row (a restore), B is evicted (its finish row landed: a duplicate).
   c.flush();
   const auto dup_before = c.counters().duplicate_dropped;
+  const EngineStats stats_before = e->stats();
   const auto na = next_turn(pa, a1, 15, 222);
   auto ra = greedy(na);
   ra.parent_key = a1.report.finish_key;
@@ -128,6 +131,8 @@ TEST(StickySession, OneSequenceTwoConversationsEvictAndRestore) {
   EXPECT_EQ(a2.tokens, cold_reference(model, na));
   EXPECT_EQ(c.counters().saves_evict, 1u);
   EXPECT_EQ(c.counters().duplicate_dropped, dup_before + 1);
+  // The duplicate was refused at the reservation: B's state was never serialised.
+  EXPECT_EQ(e->stats().saves_without_snapshot, stats_before.saves_without_snapshot + 1);
 
   // B's next turn: restored from its finish row, same output as cold.
   const auto nb = next_turn(pb, b1, 12, 223);

@@ -45,5 +45,27 @@ RC_GTEST_PROP(Crc32cProp, ContinuationEqualsConcatenation,
   RC_ASSERT(crc32c(bb, crc32c(ab)) == crc32c(both));
 }
 
+TEST(Crc32c, CombineMatchesTheCrcOfTheConcatenation) {
+  const std::string_view s = "123456789";
+  for (std::size_t i = 0; i <= s.size(); ++i) {
+    const auto a = as_bytes(s.substr(0, i)), b = as_bytes(s.substr(i));
+    EXPECT_EQ(crc32c_combine(crc32c(a), crc32c(b), b.size()), 0xE3069283u) << "split at " << i;
+  }
+  // A long B: 1 MiB + 3 of a pattern.
+  std::vector<std::byte> big((1u << 20) + 3);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = std::byte(static_cast<std::uint8_t>(i * 7 + 1));
+  const auto head = std::span<const std::byte>(big).first(100), tail = std::span<const std::byte>(big).subspan(100);
+  EXPECT_EQ(crc32c_combine(crc32c(head), crc32c(tail), tail.size()), crc32c(big));
+}
+
+RC_GTEST_PROP(Crc32cProp, CombineEqualsConcatenation,
+              (const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b)) {
+  const auto ab = std::as_bytes(std::span(a));
+  const auto bb = std::as_bytes(std::span(b));
+  std::vector<std::byte> both(ab.begin(), ab.end());
+  both.insert(both.end(), bb.begin(), bb.end());
+  RC_ASSERT(crc32c_combine(crc32c(ab), crc32c(bb), bb.size()) == crc32c(both));
+}
+
 }  // namespace
 }  // namespace kvc::format

@@ -54,6 +54,19 @@ class Cursor {
 
 std::size_t optional_size(std::size_t n) { return n == 0 ? 0 : kTlvHeader + n; }
 
+// The 0x0B records build writes: positions strictly increasing, logits present.
+std::vector<const PositionLogits*> writable_position_logits(std::span<const PositionLogits> records) {
+  std::vector<const PositionLogits*> out;
+  for (const PositionLogits& r : records) {
+    if (r.logits.empty()) continue;
+    if (!out.empty() && r.position <= out.back()->position) continue;
+    out.push_back(&r);
+  }
+  return out;
+}
+
+std::size_t position_logits_size(const PositionLogits& r) { return 4 + 4 * r.logits.size(); }
+
 }  // namespace
 
 std::vector<std::byte> build_prefix(const KvcBuildInput& in, std::span<const std::byte> payload) {
@@ -63,6 +76,9 @@ std::vector<std::byte> build_prefix(const KvcBuildInput& in, std::span<const std
 std::vector<std::byte> build_prefix(const KvcBuildInput& in, std::uint64_t payload_length,
                                     std::uint32_t payload_crc32c) {
   const std::size_t n_tokens = in.tokens.size();
+  const std::vector<const PositionLogits*> records = writable_position_logits(in.position_logits);
+  std::size_t records_size = 0;
+  for (const PositionLogits* r : records) records_size += kTlvHeader + position_logits_size(*r);
   assert(n_tokens <= kU32Max / 4 && "too many tokens for one KVC file");
   assert(in.prompt_text.size() <= kU32Max && "prompt text longer than 4 GiB");
 
@@ -70,7 +86,7 @@ std::vector<std::byte> build_prefix(const KvcBuildInput& in, std::uint64_t paylo
                                (kTlvHeader + 4) + (kTlvHeader + 4 * n_tokens) + optional_size(in.hostname.size()) +
                                optional_size(in.producer_version.size()) +
                                optional_size(in.save_reason_detail.size()) +
-                               optional_size(in.next_token_logits.size_bytes());
+                               optional_size(in.next_token_logits.size_bytes()) + records_size;
   assert(tlv_size <= kU32Max && "TLV section longer than 4 GiB");
   const std::size_t payload_offset = kFixedSize + 4 + in.prompt_text.size() + 4 + tlv_size;
 
@@ -120,6 +136,11 @@ std::vector<std::byte> build_prefix(const KvcBuildInput& in, std::uint64_t paylo
   if (!in.next_token_logits.empty()) {
     w.tlv_header(kTagNextTokenLogits, in.next_token_logits.size_bytes());
     for (float f : in.next_token_logits) w.u32(std::bit_cast<std::uint32_t>(f));  // f32 LE, bit-exact
+  }
+  for (const PositionLogits* r : records) {
+    w.tlv_header(kTagPositionLogits, position_logits_size(*r));
+    w.u32(r->position);
+    for (float f : r->logits) w.u32(std::bit_cast<std::uint32_t>(f));
   }
 
   assert(w.pos() == out.data() + out.size());

@@ -42,7 +42,7 @@ std::string_view error_name(KvcError e);
 enum Tag : std::uint8_t {
   kTagFingerprint = 0x01, kTagFingerprintMode = 0x02, kTagQuantType = 0x03, kTagCtxParamsHash = 0x04,
   kTagHostname = 0x05, kTagProducerVersion = 0x06, kTagSaveReasonDetail = 0x07,
-  kTagTokenIdCount = 0x08, kTagTokenIds = 0x09, kTagNextTokenLogits = 0x0A,
+  kTagTokenIdCount = 0x08, kTagTokenIds = 0x09, kTagNextTokenLogits = 0x0A, kTagPositionLogits = 0x0B,
 };
 
 // Header fields (offsets 0–47). Reserved bytes are written 0 and ignored.
@@ -56,6 +56,14 @@ struct KvcHeader {
   std::uint64_t creation_time = 0;   // unix seconds
   std::uint64_t last_used_time = 0;  // unix seconds
   std::uint64_t payload_byte_count = 0;
+};
+
+// One TLV 0x0B record (kvc extension, docs/format.md): the next-token logits of
+// the state after the row's first `position` tokens. Value bytes:
+// u32 LE position ‖ f32 LE × logits.size().
+struct PositionLogits {
+  std::uint32_t position = 0;
+  std::vector<float> logits;
 };
 
 struct UnknownTlv {
@@ -81,6 +89,10 @@ struct KvcMeta {
   std::string producer_version;
   std::string save_reason_detail;
   std::vector<float> next_token_logits;  // empty when absent
+  // TLV 0x0B records in file order: positions strictly increasing (parse
+  // guarantees it), each with at least one float. Not checked against the token
+  // count or a vocabulary: logits_at() applies those rules.
+  std::vector<PositionLogits> position_logits;
   std::vector<UnknownTlv> unknown_tlvs;  // kept on parse, never written by build
 
   KeyNamespace key_namespace() const { return {fingerprint, quant_type, ctx_params_hash}; }
@@ -104,6 +116,10 @@ struct KvcBuildInput {
   std::string_view producer_version;
   std::string_view save_reason_detail;
   std::span<const float> next_token_logits;  // empty: TLV 0x0A left out
+  // TLV 0x0B, one record each, written after 0x0A in this order. Positions must be
+  // strictly increasing: a record whose position is not above the previous written
+  // one, or that has no logits, is left out (a correct file is always written).
+  std::span<const PositionLogits> position_logits;
 };
 
 // The bytes before the payload, with payload_crc32c = CRC32C(payload).
@@ -111,6 +127,13 @@ std::vector<std::byte> build_prefix(const KvcBuildInput& in, std::span<const std
 // Same, with a CRC the caller already computed (saves a pass over a large payload).
 std::vector<std::byte> build_prefix(const KvcBuildInput& in, std::uint64_t payload_length,
                                     std::uint32_t payload_crc32c);
+
+// The logits `m` carries for the state after its first `position` tokens: TLV
+// 0x0A when position == the token count, else the 0x0B record at `position` when
+// 0 < position < the token count. A record whose float count is not n_vocab, or
+// whose position is out of that range, is ignored (format.md §2.3: the row stays
+// valid, those logits are absent). Empty when there are none.
+std::span<const float> logits_at(const KvcMeta& m, std::size_t position, std::size_t n_vocab);
 
 template <class T>
 struct Parsed {

@@ -18,6 +18,7 @@ struct Sample {
   std::string prompt, hostname, producer, detail;
   std::vector<std::uint32_t> tokens;
   std::vector<float> logits;
+  std::vector<PositionLogits> position_logits;
   std::vector<std::byte> payload;
   KvcBuildInput in;
   std::vector<std::byte> file;
@@ -38,6 +39,17 @@ Sample gen_sample() {
   // Logits as arbitrary bit patterns (NaNs, infinities, denormals): must survive bit-exact.
   const auto bits = *rc::gen::resize(4, rc::gen::arbitrary<std::vector<std::uint32_t>>());
   for (std::uint32_t b : bits) s.logits.push_back(std::bit_cast<float>(b));
+  // 0–3 TLV 0x0B records at strictly increasing positions (any u32: the parser
+  // does not check them against the token count), 1–3 arbitrary floats each.
+  std::uint32_t next = *rc::gen::inRange<std::uint32_t>(0, 8);
+  for (int i = 0, n = *rc::gen::inRange(0, 4); i < n; ++i) {
+    PositionLogits r;
+    r.position = next;
+    for (int k = 0, m = *rc::gen::inRange(1, 4); k < m; ++k)
+      r.logits.push_back(std::bit_cast<float>(*rc::gen::arbitrary<std::uint32_t>()));
+    s.position_logits.push_back(std::move(r));
+    next += *rc::gen::inRange<std::uint32_t>(1, 1000);
+  }
   const auto payload = *rc::gen::resize(24, rc::gen::arbitrary<std::vector<std::uint8_t>>());
   for (std::uint8_t b : payload) s.payload.push_back(std::byte{b});
 
@@ -58,6 +70,7 @@ Sample gen_sample() {
   in.producer_version = s.producer;
   in.save_reason_detail = s.detail;
   in.next_token_logits = s.logits;
+  in.position_logits = s.position_logits;
 
   s.file = build_prefix(in, s.payload);
   s.file.insert(s.file.end(), s.payload.begin(), s.payload.end());
@@ -96,6 +109,11 @@ RC_GTEST_PROP(KvcFileProp, RoundTrip, ()) {
   RC_ASSERT(m.producer_version == s.producer);
   RC_ASSERT(m.save_reason_detail == s.detail);
   RC_ASSERT(float_bits(m.next_token_logits) == float_bits(s.logits));
+  RC_ASSERT(m.position_logits.size() == s.position_logits.size());
+  for (std::size_t i = 0; i < m.position_logits.size(); ++i) {
+    RC_ASSERT(m.position_logits[i].position == s.position_logits[i].position);
+    RC_ASSERT(float_bits(m.position_logits[i].logits) == float_bits(s.position_logits[i].logits));
+  }
   RC_ASSERT(m.unknown_tlvs.empty());
   RC_ASSERT(m.key() == s.key);
   const std::vector<std::byte> payload(s.file.begin() + static_cast<std::ptrdiff_t>(m.payload_offset), s.file.end());
@@ -113,7 +131,8 @@ RC_GTEST_PROP(KvcFileProp, RoundTrip, ()) {
 // Byte positions of `file` whose change may leave the file valid: the advisory
 // header and trailer fields, the prompt text, the fingerprint_mode value (not part
 // of the key: the key covers the fingerprint itself), the records other than the
-// key-bearing ones (hostname, producer_version, detail, logits, unknown), and the
+// key-bearing ones (hostname, producer_version, detail, logits, position logits,
+// unknown), and the
 // tag byte of token_id_count (which is not required: renaming it leaves an
 // unknown record).
 std::vector<bool> mutable_positions(std::span<const std::byte> file) {
@@ -204,6 +223,8 @@ TEST(KvcFileMutation, ExhaustiveSingleByteChanges) {
   s.in.producer_version = "kvc 0.1.0";
   s.in.save_reason_detail = "detail";
   s.in.next_token_logits = logits;
+  const std::vector<PositionLogits> records = {{1, {0.25f, 4.0f}}, {2, {-8.0f, 1.5f}}};
+  s.in.position_logits = records;
   s.file = build_prefix(s.in, payload);
   s.file.insert(s.file.end(), payload.begin(), payload.end());
   s.key = derive_key(s.in.ns, tokens);

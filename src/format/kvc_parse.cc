@@ -35,7 +35,17 @@ constexpr std::uint32_t required_size(std::uint8_t tag) {
   }
 }
 
+// Tags that may appear once (0x0B may repeat and is checked on its own).
 constexpr bool is_known(std::uint8_t tag) { return tag >= kTagFingerprint && tag <= kTagNextTokenLogits; }
+
+// TLV 0x0B: u32 position ‖ at least one f32 (format.md §2.3).
+constexpr bool position_logits_size_ok(std::uint32_t len) { return len >= 8 && (len - 4) % 4 == 0; }
+
+void decode_floats(std::span<const std::byte> v, std::vector<float>& out) {
+  static_assert(sizeof(float) == 4 && std::numeric_limits<float>::is_iec559);
+  out.resize(v.size() / 4);
+  le::get_u32_array(v.data(), reinterpret_cast<std::uint32_t*>(out.data()), out.size());
+}
 
 std::string as_string(std::span<const std::byte> v) { return std::string(reinterpret_cast<const char*>(v.data()), v.size()); }
 
@@ -99,8 +109,11 @@ Parsed<KvcMeta> parse_meta(std::span<const std::byte> prefix, std::uint64_t file
   const std::uint64_t tlv_end = off + tlv_len;
 
   // 7a: every record complete and of the right size. A known tag may appear once
-  // (stricter than format.md; a correct writer never repeats one).
+  // (stricter than format.md; a correct writer never repeats one). 0x0B may
+  // repeat, with strictly increasing positions (the order is stricter than
+  // format.md's size rule; format.md requires it of writers).
   std::array<std::optional<std::span<const std::byte>>, kTagNextTokenLogits + 1> known{};
+  std::vector<std::span<const std::byte>> position_records;
   for (std::uint64_t pos = 0; pos < body.size();) {
     if (body.size() - pos < kTlvHeader) return fail(KvcError::kBadTlv);
     const std::uint8_t tag = le::get_u8(body.data() + pos);
@@ -109,6 +122,15 @@ Parsed<KvcMeta> parse_meta(std::span<const std::byte> prefix, std::uint64_t file
     if (body.size() - pos < len) return fail(KvcError::kBadTlv);
     const auto value = body.subspan(pos, len);
     pos += len;
+    if (tag == kTagPositionLogits) {
+      if (!position_logits_size_ok(len)) return fail(KvcError::kBadTlv);
+      if (!position_records.empty() &&
+          le::get_u32(value.data()) <= le::get_u32(position_records.back().data())) {
+        return fail(KvcError::kBadTlv);
+      }
+      position_records.push_back(value);
+      continue;
+    }
     if (!is_known(tag)) {
       m.unknown_tlvs.push_back({tag, std::vector<std::byte>(value.begin(), value.end())});
       continue;
@@ -159,14 +181,25 @@ Parsed<KvcMeta> parse_meta(std::span<const std::byte> prefix, std::uint64_t file
   if (known[kTagHostname]) m.hostname = as_string(*known[kTagHostname]);
   if (known[kTagProducerVersion]) m.producer_version = as_string(*known[kTagProducerVersion]);
   if (known[kTagSaveReasonDetail]) m.save_reason_detail = as_string(*known[kTagSaveReasonDetail]);
-  if (known[kTagNextTokenLogits]) {
-    const auto v = *known[kTagNextTokenLogits];
-    m.next_token_logits.resize(v.size() / 4);
-    static_assert(sizeof(float) == 4 && std::numeric_limits<float>::is_iec559);
-    le::get_u32_array(v.data(), reinterpret_cast<std::uint32_t*>(m.next_token_logits.data()),
-                      m.next_token_logits.size());
+  if (known[kTagNextTokenLogits]) decode_floats(*known[kTagNextTokenLogits], m.next_token_logits);
+  m.position_logits.resize(position_records.size());
+  for (std::size_t i = 0; i < position_records.size(); ++i) {
+    m.position_logits[i].position = le::get_u32(position_records[i].data());
+    decode_floats(position_records[i].subspan(4), m.position_logits[i].logits);
   }
   return {std::move(m), {}};
+}
+
+std::span<const float> logits_at(const KvcMeta& m, std::size_t position, std::size_t n_vocab) {
+  const std::size_t n = m.tokens.size();
+  if (position == n) {
+    return m.next_token_logits.size() == n_vocab ? std::span<const float>(m.next_token_logits) : std::span<const float>();
+  }
+  if (position == 0 || position > n) return {};
+  const auto it = std::lower_bound(m.position_logits.begin(), m.position_logits.end(), position,
+                                   [](const PositionLogits& r, std::size_t p) { return r.position < p; });
+  if (it == m.position_logits.end() || it->position != position || it->logits.size() != n_vocab) return {};
+  return it->logits;
 }
 
 Parsed<KvcMeta> parse(std::span<const std::byte> file, const Key& expected_key) {

@@ -251,7 +251,7 @@ TEST_F(KvcValidation, KeyMismatch) {
 TEST_F(KvcValidation, UnknownTagsIgnoredAndKept) {
   f_.tlvs.insert(f_.tlvs.begin() + 2, RawTlv{0x42, bytes_of("future")});
   f_.tlvs.insert(f_.tlvs.begin(), RawTlv{0xff, {}});
-  f_.tlvs.push_back({0x0b, bytes_of("x")});
+  f_.tlvs.push_back({0x0c, bytes_of("x")});  // the first tag after kvc's 0x0A/0x0B
   auto r = parse(f_.bytes(), key_);
   ASSERT_TRUE(r.ok()) << error_name(r.error);
   ASSERT_EQ(r.value->unknown_tlvs.size(), 3u);
@@ -259,7 +259,7 @@ TEST_F(KvcValidation, UnknownTagsIgnoredAndKept) {
   EXPECT_TRUE(r.value->unknown_tlvs[0].value.empty());
   EXPECT_EQ(r.value->unknown_tlvs[1].tag, 0x42);
   EXPECT_EQ(r.value->unknown_tlvs[1].value, bytes_of("future"));
-  EXPECT_EQ(r.value->unknown_tlvs[2].tag, 0x0b);
+  EXPECT_EQ(r.value->unknown_tlvs[2].tag, 0x0c);
   EXPECT_EQ(r.value->tokens, tokens_);
 }
 

@@ -1,8 +1,9 @@
-// Index: construction, shared helpers, lookups, registration, removal, eviction.
-// Reservations live in reservation.cc, leases in lease.cc.
+// Index: construction, shared helpers, lookups and pins. Reservations live in
+// reservation.cc, copies and eviction in copies.cc, leases in lease.cc.
 #include "index/index.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <limits>
 
@@ -12,24 +13,9 @@ namespace kvc::index {
 
 namespace {
 
-std::int64_t system_now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+std::int64_t steady_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-// a + b, saturating (scan recency of absurd hit counts must not wrap).
-std::int64_t add_sat(std::int64_t a, std::int64_t b) {
-  std::int64_t r;
-  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? std::numeric_limits<std::int64_t>::max()
-                                                     : std::numeric_limits<std::int64_t>::min();
-  return r;
-}
-
-std::int64_t mul_sat(std::int64_t a, std::int64_t b) {
-  std::int64_t r;
-  if (__builtin_mul_overflow(a, b, &r)) return std::numeric_limits<std::int64_t>::max();
-  return r;
 }
 
 }  // namespace
@@ -37,10 +23,20 @@ std::int64_t mul_sat(std::int64_t a, std::int64_t b) {
 // ---- Impl ----
 
 Index::Impl::Impl(Options o) : opt(std::move(o)) {
-  if (opt.shards == 0) opt.shards = 1;
-  if (!opt.now_ns) opt.now_ns = system_now_ns;
-  shards.reserve(opt.shards);
-  for (std::size_t i = 0; i < opt.shards; ++i) shards.push_back(std::make_unique<Shard>());
+  const std::size_t n = std::bit_ceil(std::max<std::size_t>(opt.shards, 1));
+  if (!opt.now_ns) opt.now_ns = steady_now_ns;
+  shard_mask = n - 1;
+  shards.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) shards.push_back(std::make_unique<Shard>());
+}
+
+Index::Impl::~Impl() {
+  for (auto& sp : shards) {
+    for (const auto& [key, e] : sp->rows) {
+      e->in_map = false;
+      if (e->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete e;
+    }
+  }
 }
 
 std::int64_t Index::Impl::ttl_ns() const {
@@ -55,46 +51,75 @@ std::size_t Index::Impl::shard_of(const Key& key) const {
   // Bytes 8..15: std::hash<Key> (the map's bucket hash) uses bytes 0..7.
   std::uint64_t h;
   std::memcpy(&h, key.bytes.data() + 8, sizeof(h));
-  return static_cast<std::size_t>(h % shards.size());
+  return static_cast<std::size_t>(h & shard_mask);
 }
 
-void Index::Impl::erase_locked(Shard& s, std::shared_ptr<Entry> e) {
+std::int64_t Index::Impl::value_of(const Entry& e) const {
+  return add_sat(e.last_used_ns, mul_sat(e.hits, hit_weight_ns()));
+}
+
+void Index::Impl::erase_locked(Shard& s, Entry* e) {
   s.rows.erase(e->info.key);
-  e->removed = true;
+  e->in_map = false;
   if (e->status == RowStatus::kAvailable) {
     trie.remove(e->info.ns, e->info.key, e->info.tokens);
-  } else {
+  } else if (e->status == RowStatus::kWriting) {
     s.cv.notify_all();  // a save ended as a miss
+  }
+  for (TierId t = 0; t < kMaxTiers; ++t)
+    if (e->present.load(std::memory_order_relaxed) & tier_bit(t)) copies[t].fetch_sub(1, std::memory_order_relaxed);
+  e->present.store(0, std::memory_order_relaxed);
+  if (e->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete e;
+}
+
+EvictionQueue::Item Index::Impl::add_copy_locked(Entry& e, TierId tier) {
+  e.present.fetch_or(tier_bit(tier), std::memory_order_relaxed);
+  copies[tier].fetch_add(1, std::memory_order_relaxed);
+  e.queue_seq[tier] = next_seq.fetch_add(1, std::memory_order_relaxed);
+  return EvictionQueue::Item{value_of(e), e.info.key, e.queue_seq[tier]};
+}
+
+void Index::Impl::clear_copy_locked(Entry& e, TierId tier) {
+  e.present.fetch_and(static_cast<TierMask>(~tier_bit(tier)), std::memory_order_relaxed);
+  copies[tier].fetch_sub(1, std::memory_order_relaxed);
+  e.queue_seq[tier] = 0;  // its queue item is stale now
+}
+
+void Index::Impl::begin_deleting_locked(Entry& e) {
+  if (e.status != RowStatus::kAvailable) return;
+  trie.remove(e.info.ns, e.info.key, e.info.tokens);
+  e.status = RowStatus::kDeleting;
+}
+
+void Index::Impl::erase_if_done_locked(Shard& s, Entry* e) {
+  if (e->status == RowStatus::kDeleting && e->pending == 0 && e->deleting == 0 && e->in_map) {
+    s.rows.erase(e->info.key);
+    e->in_map = false;
+    s.cv.notify_all();  // a save waiting for the deletion may reserve now
+    if (e->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete e;
   }
 }
 
-void Index::Impl::make_available_locked(Shard& s, Entry& e, RowInfo info) {
+EvictionQueue::Item Index::Impl::make_available_locked(Shard& s, Entry& e, RowInfo info, TierId tier) {
   e.info = std::move(info);
   e.status = RowStatus::kAvailable;
   e.hits = 0;
-  e.last_used_ns = now();
-  e.leases = 0;
+  e.last_used_ns = std::max(e.last_used_ns, now());
   e.token = 0;
   e.deadline_ns = 0;
   e.linked = false;
   trie.insert(e.info.ns, e.info.key, e.info.tokens);
   s.cv.notify_all();
+  return add_copy_locked(e, tier);
 }
 
-bool Index::Impl::drop_if_stale_locked(Shard& s, const std::shared_ptr<Entry>& e, std::int64_t now) {
+bool Index::Impl::drop_if_stale_locked(Shard& s, Entry* e, std::int64_t now) {
   if (e->status != RowStatus::kWriting || e->linked || !expired(*e, now)) return false;
   erase_locked(s, e);
   return true;
 }
 
-void Index::Impl::lease_locked(Entry& e, std::int64_t now) {
-  ++e.leases;
-  if (e.hits != std::numeric_limits<std::uint32_t>::max()) ++e.hits;
-  e.last_used_ns = now;
-  leases.fetch_add(1, std::memory_order_relaxed);
-}
-
-// ---- Index ----
+// ---- Index: lookups ----
 
 Index::Index() : Index(Options{}) {}
 Index::Index(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -103,33 +128,31 @@ Index::~Index() = default;
 bool Index::contains(const Key& key) const {
   Shard& s = impl_->shard(key);
   std::lock_guard lock(s.mu);
-  auto it = s.rows.find(key);
-  return it != s.rows.end() && it->second->status == RowStatus::kAvailable;
+  Entry* e = impl_->find_locked(s, key);
+  return e != nullptr && e->status == RowStatus::kAvailable;
 }
 
 std::optional<RowSnapshot> Index::get(const Key& key) const {
   Shard& s = impl_->shard(key);
   std::lock_guard lock(s.mu);
-  auto it = s.rows.find(key);
-  if (it == s.rows.end()) return std::nullopt;
-  return it->second->snapshot();
+  Entry* e = impl_->find_locked(s, key);
+  if (e == nullptr) return std::nullopt;
+  return e->snapshot();
 }
 
 Lease Index::try_checkout(const Key& key, Miss* miss) {
   Shard& s = impl_->shard(key);
   std::lock_guard lock(s.mu);
-  auto it = s.rows.find(key);
-  if (it == s.rows.end()) {
+  Entry* e = impl_->find_locked(s, key);
+  if (e == nullptr || e->status == RowStatus::kDeleting) {
     *miss = Miss::kAbsent;
     return {};
   }
-  std::shared_ptr<Entry> e = it->second;
   if (e->status == RowStatus::kWriting) {
     *miss = impl_->drop_if_stale_locked(s, e, impl_->now()) ? Miss::kExpired : Miss::kBusy;
     return {};
   }
-  impl_->lease_locked(*e, impl_->now());
-  return Lease(this, std::move(e));
+  return Lease(Impl::lease_locked(e));
 }
 
 Result<Lease> Index::checkout(const Key& key) {
@@ -148,15 +171,13 @@ Result<Lease> Index::checkout(const Key& key) {
 Result<Lease> Index::checkout_or_wait(const Key& key, std::chrono::steady_clock::time_point deadline) {
   Shard& s = impl_->shard(key);
   std::unique_lock lock(s.mu);
-  std::shared_ptr<Entry> waited;  // the writing entry whose save we wait for
+  Entry* waited = nullptr;  // the writing entry whose save we wait for (compared, never dereferenced)
+  std::uint64_t waited_token = 0;
   for (;;) {
-    auto it = s.rows.find(key);
-    std::shared_ptr<Entry> e = it == s.rows.end() ? nullptr : it->second;
-    if (e && e->status == RowStatus::kAvailable) {
-      impl_->lease_locked(*e, impl_->now());
-      return Lease(this, std::move(e));
-    }
-    if (!e || (waited && e != waited)) {
+    Entry* e = impl_->find_locked(s, key);
+    if (e != nullptr && e->status == RowStatus::kAvailable) return Lease(Impl::lease_locked(e));
+    const bool other = waited != nullptr && (e != waited || e->token != waited_token);
+    if (e == nullptr || e->status == RowStatus::kDeleting || other) {
       // Absent, or the save we waited for ended as a miss (a newer writer may
       // have reserved the key since: that is another save, not ours to wait for).
       return Result<Lease>(Code::kNotFound, "no row for key " + key.hex());
@@ -165,6 +186,7 @@ Result<Lease> Index::checkout_or_wait(const Key& key, std::chrono::steady_clock:
       return Result<Lease>(Code::kNotFound, "no row for key " + key.hex() + " (its save expired)");
     }
     waited = e;
+    waited_token = e->token;
     if (std::chrono::steady_clock::now() >= deadline) {
       return Result<Lease>(Code::kTimeout, "key " + key.hex() + " still being written at the deadline");
     }
@@ -194,7 +216,6 @@ StrideMatch Index::longest_prefix(const KeyNamespace& ns, std::span<const std::u
       return out;
     }
     if (miss == Miss::kBusy) out.busy_seen = true;
-    // kNotFound (absent, or removed meanwhile): try the next shorter length.
   }
   return out;
 }
@@ -203,97 +224,51 @@ AnyPrefixMatch Index::any_prefix(const KeyNamespace& ns, std::span<const std::ui
   return impl_->trie.lookup(ns, tokens);
 }
 
-RegisterOutcome Index::register_row(RowInfo info, std::uint32_t hits, bool from_scan) {
-  const std::int64_t now = impl_->now();
-  const std::int64_t last_used =
-      from_scan ? add_sat(now, mul_sat(static_cast<std::int64_t>(hits), impl_->hit_weight_ns())) : now;
-  Shard& s = impl_->shard(info.key);
+std::uint32_t Index::touch(const Lease& lease) {
+  if (!lease) return 0;
+  Entry* e = lease.entry_;
+  Shard& s = *impl_->shards[e->shard];
   std::lock_guard lock(s.mu);
-  auto it = s.rows.find(info.key);
-  if (it != s.rows.end()) {
-    Entry& e = *it->second;
-    if (e.status == RowStatus::kWriting || e.leases > 0) return RegisterOutcome::kKeptExisting;
-    impl_->trie.remove(e.info.ns, e.info.key, e.info.tokens);
-    e.info = std::move(info);
-    e.hits = hits;
-    e.last_used_ns = last_used;
-    impl_->trie.insert(e.info.ns, e.info.key, e.info.tokens);
-    return RegisterOutcome::kReplaced;  // the pin, if any, stays
-  }
-  auto e = std::make_shared<Entry>();
-  e->info = std::move(info);
-  e->status = RowStatus::kAvailable;
-  e->hits = hits;
-  e->last_used_ns = last_used;
-  e->shard = impl_->shard_of(e->info.key);
-  impl_->trie.insert(e->info.ns, e->info.key, e->info.tokens);
-  const Key key = e->info.key;
-  s.rows.emplace(key, std::move(e));
-  return RegisterOutcome::kInserted;
+  if (e->hits != std::numeric_limits<std::uint32_t>::max()) ++e->hits;
+  e->last_used_ns = std::max(e->last_used_ns, impl_->now());
+  return e->hits;
 }
 
-std::optional<RowInfo> Index::remove(const Key& key) {
-  Shard& s = impl_->shard(key);
-  std::lock_guard lock(s.mu);
-  auto it = s.rows.find(key);
-  if (it == s.rows.end() || it->second->status != RowStatus::kAvailable) return std::nullopt;
-  std::shared_ptr<Entry> e = it->second;
-  impl_->erase_locked(s, e);
-  return e->info;  // lease holders keep their copy of the entry alive
-}
-
-std::optional<RowInfo> Index::evict_if_idle(const Key& key) {
-  Shard& s = impl_->shard(key);
-  std::lock_guard lock(s.mu);
-  auto it = s.rows.find(key);
-  if (it == s.rows.end()) return std::nullopt;
-  std::shared_ptr<Entry> e = it->second;
-  if (e->status != RowStatus::kAvailable || e->leases > 0 || e->pinned) return std::nullopt;
-  impl_->erase_locked(s, e);
-  return std::move(e->info);  // no lease refers to it: nobody reads it again
-}
-
-std::vector<RowSnapshot> Index::eviction_candidates(std::optional<TierId> tier) const {
-  std::vector<RowSnapshot> out;
-  for (const auto& sp : impl_->shards) {
-    std::lock_guard lock(sp->mu);
-    for (const auto& [key, e] : sp->rows) {
-      if (e->status != RowStatus::kAvailable || e->leases > 0 || e->pinned) continue;
-      if (tier && e->info.tier != *tier) continue;
-      out.push_back(e->snapshot());
-    }
-  }
-  const std::int64_t w = impl_->hit_weight_ns();
-  auto value = [w](const RowSnapshot& r) {
-    return add_sat(r.last_used_ns, mul_sat(static_cast<std::int64_t>(r.hits), w));
-  };
-  std::sort(out.begin(), out.end(), [&](const RowSnapshot& a, const RowSnapshot& b) {
-    const std::int64_t va = value(a);
-    const std::int64_t vb = value(b);
-    return va != vb ? va < vb : a.info.key < b.info.key;
-  });
-  return out;
-}
+// ---- pins and listings ----
 
 Status Index::pin(const Key& key) {
   Shard& s = impl_->shard(key);
   std::lock_guard lock(s.mu);
-  auto it = s.rows.find(key);
-  if (it == s.rows.end() || it->second->status != RowStatus::kAvailable) {
+  Entry* e = impl_->find_locked(s, key);
+  if (e == nullptr || e->status != RowStatus::kAvailable) {
     return Status(Code::kNotFound, "cannot pin key " + key.hex() + ": no available row");
   }
-  it->second->pinned = true;
+  e->pinned = true;
   return Status::Ok();
 }
 
 Status Index::unpin(const Key& key) {
-  Shard& s = impl_->shard(key);
-  std::lock_guard lock(s.mu);
-  auto it = s.rows.find(key);
-  if (it == s.rows.end() || it->second->status != RowStatus::kAvailable) {
-    return Status(Code::kNotFound, "cannot unpin key " + key.hex() + ": no available row");
+  std::vector<std::pair<TierId, EvictionQueue::Item>> requeue;
+  {
+    Shard& s = impl_->shard(key);
+    std::lock_guard lock(s.mu);
+    Entry* e = impl_->find_locked(s, key);
+    if (e == nullptr || e->status != RowStatus::kAvailable) {
+      return Status(Code::kNotFound, "cannot unpin key " + key.hex() + ": no available row");
+    }
+    if (!e->pinned) return Status::Ok();
+    e->pinned = false;
+    // A pinned row's queue item is dropped when popped (queue_seq 0): queue it
+    // again. A tier whose item is still live keeps it (a new one each time would
+    // grow the heap by one stale item per pin/unpin).
+    const TierMask present = e->present.load(std::memory_order_relaxed);
+    for (TierId t = 0; t < kMaxTiers; ++t) {
+      if (!(present & tier_bit(t)) || e->queue_seq[t] != 0) continue;
+      e->queue_seq[t] = impl_->next_seq.fetch_add(1, std::memory_order_relaxed);
+      requeue.emplace_back(t, EvictionQueue::Item{impl_->value_of(*e), key, e->queue_seq[t]});
+    }
   }
-  it->second->pinned = false;
+  for (const auto& [t, item] : requeue) impl_->queues[t].push(item);
   return Status::Ok();
 }
 
@@ -302,7 +277,7 @@ std::vector<RowSnapshot> Index::rows(std::optional<TierId> tier) const {
   for (const auto& sp : impl_->shards) {
     std::lock_guard lock(sp->mu);
     for (const auto& [key, e] : sp->rows) {
-      if (!tier || e->info.tier == *tier) out.push_back(e->snapshot());
+      if (!tier || (e->present.load(std::memory_order_relaxed) & tier_bit(*tier))) out.push_back(e->snapshot());
     }
   }
   return out;
@@ -317,6 +292,17 @@ std::size_t Index::size() const {
   return n;
 }
 
-std::uint64_t Index::total_leases() const { return impl_->leases.load(std::memory_order_relaxed); }
+std::size_t Index::copies(TierId tier) const {
+  return tier < kMaxTiers ? impl_->copies[tier].load(std::memory_order_relaxed) : 0;
+}
+
+std::uint64_t Index::total_leases() const {
+  std::uint64_t n = 0;
+  for (const auto& sp : impl_->shards) {
+    std::lock_guard lock(sp->mu);
+    for (const auto& [key, e] : sp->rows) n += e->leases();
+  }
+  return n;
+}
 
 }  // namespace kvc::index

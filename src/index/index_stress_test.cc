@@ -62,6 +62,7 @@ class IndexStressTest : public ::testing::Test {
           auto r = index.checkout(row.key);
           if (r.ok()) {
             EXPECT_EQ(r->row().key, row.key);
+            if (pick(2) == 0) (void)index.touch(*r);
             counters.leases_taken.fetch_add(1);
             if (leases.size() < 3) leases.push_back(std::move(r).value());
           }
@@ -82,7 +83,7 @@ class IndexStressTest : public ::testing::Test {
           break;
         case 4: {
           if (mine.size() >= 2) break;
-          auto r = index.reserve(row.key, 0);
+          auto r = index.reserve(row.key);
           if (r.ok()) {
             mine.push_back(OwnReservation{std::move(r).value(), false});
           } else {
@@ -100,11 +101,11 @@ class IndexStressTest : public ::testing::Test {
           bool done = true;
           switch (pick(4)) {
             case 0:
-              if (index.mark_linked(own.r, target.location)) own.linked = true;
+              if (index.mark_linked(own.r, 0)) own.linked = true;
               done = false;
               break;
             case 1:
-              if (index.publish(own.r, target).ok()) counters.became_available.fetch_add(1);
+              if (index.publish(own.r, target, 0).ok()) counters.became_available.fetch_add(1);
               break;
             case 2:
               // Only unlinked saves are cancelled here, so that the sweeping
@@ -118,16 +119,20 @@ class IndexStressTest : public ::testing::Test {
           break;
         }
         case 7: {
-          const auto outcome = index.register_row(row, static_cast<std::uint32_t>(pick(4)), pick(2) == 0);
+          const auto outcome = index.register_copy(row, 0, static_cast<std::uint32_t>(pick(4)), pick(2) == 0);
           if (outcome == RegisterOutcome::kInserted) counters.became_available.fetch_add(1);
           break;
         }
         case 8:
         case 9:
-          if (index.evict_if_idle(row.key)) counters.left.fetch_add(1);
+          // Only tier 0 exists: every victim leaves (its copy is deleted at once).
+          if (auto v = testing::evict_now(index, 0)) {
+            EXPECT_EQ(v->remaining, 0u);
+            counters.left.fetch_add(1);
+          }
           break;
         case 10:
-          if (pick(4) == 0 && index.remove(row.key)) counters.left.fetch_add(1);
+          if (pick(4) == 0 && testing::remove_now(index, row.key, pick(2) == 0).ok()) counters.left.fetch_add(1);
           break;
         case 11:
           if (pick(2) == 0) {
@@ -217,6 +222,7 @@ TEST_F(IndexStressTest, ConcurrentOperationsLeaveAConsistentIndex) {
     available += r.status == RowStatus::kAvailable ? 1 : 0;
   }
   EXPECT_EQ(index.size(), available);
+  EXPECT_EQ(index.copies(0), available);
   EXPECT_EQ(static_cast<std::int64_t>(available), counters.became_available.load() - counters.left.load())
       << "rows lost or duplicated";
 
@@ -235,10 +241,13 @@ TEST_F(IndexStressTest, ConcurrentOperationsLeaveAConsistentIndex) {
   for (const auto& row : rows) {
     if (index.contains(row.key)) {
       ASSERT_TRUE(index.unpin(row.key).ok());
-      EXPECT_TRUE(index.evict_if_idle(row.key).has_value());
     }
   }
+  std::size_t evicted = 0;
+  while (testing::evict_now(index, 0)) ++evicted;
+  EXPECT_EQ(evicted, available);
   EXPECT_EQ(index.size(), 0u);
+  EXPECT_EQ(index.copies(0), 0u);
   EXPECT_TRUE(index.rows().empty());
   EXPECT_FALSE(index.any_prefix(ns, *rows.back().tokens).key.has_value());
 }

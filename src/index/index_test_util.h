@@ -13,7 +13,7 @@
 
 namespace kvc::index::testing {
 
-// A manual clock for Index::Options::now_ns (unix ns). Thread-safe.
+// A manual clock for Index::Options::now_ns (monotonic ns). Thread-safe.
 class FakeClock {
  public:
   explicit FakeClock(std::int64_t start_ns = 1'700'000'000'000'000'000) : now_(std::make_shared<std::atomic<std::int64_t>>(start_ns)) {}
@@ -52,17 +52,33 @@ inline std::vector<std::uint32_t> iota_tokens(std::size_t n, std::uint32_t start
 }
 
 // An available row for `tokens` in `ns`, keyed by derive_key.
-inline RowInfo make_row(const KeyNamespace& ns, std::vector<std::uint32_t> tokens, TierId tier = 0,
-                        std::uint64_t size = 1000) {
+inline RowInfo make_row(const KeyNamespace& ns, std::vector<std::uint32_t> tokens, std::uint64_t size = 1000) {
   RowInfo r;
   r.key = derive_key(ns, tokens);
   r.ns = ns;
-  r.tier = tier;
   r.size = size;
   r.header.cached_token_count = static_cast<std::uint32_t>(tokens.size());
-  r.location = "/tmp/kvc-test/" + r.key.hex() + ".kvc";
   r.tokens = std::make_shared<const std::vector<std::uint32_t>>(std::move(tokens));
   return r;
+}
+
+// Explicit delete run to completion, as the cache does it: remove() hands back the
+// copies to delete, and each is reported deleted at once. Returns what remove said.
+inline Result<Dropped> remove_now(Index& index, const Key& key, bool only_if_unleased = false) {
+  auto dropped = index.remove(key, only_if_unleased);
+  if (dropped.ok()) {
+    for (TierId t = 0; t < kMaxTiers; ++t)
+      if (dropped->to_delete & tier_bit(t)) index.finish_delete(key, t);
+  }
+  return dropped;
+}
+
+// evict_next(tier) run to completion (no demotion): the victim's copy is deleted
+// at once. nullopt when nothing in the tier may be evicted.
+inline std::optional<Victim> evict_now(Index& index, TierId tier) {
+  auto v = index.evict_next(tier);
+  if (v) index.finish_evict(v->info.key, tier);
+  return v;
 }
 
 }  // namespace kvc::index::testing

@@ -24,7 +24,7 @@ class AnyPrefixTest : public ::testing::Test {
 
   RowInfo add(Tokens t) {
     RowInfo r = make_row(ns, std::move(t));
-    EXPECT_EQ(index.register_row(r, 0, false), RegisterOutcome::kInserted);
+    EXPECT_EQ(index.register_copy(r, 0, 0, false), RegisterOutcome::kInserted);
     return r;
   }
   AnyPrefixMatch find(const Tokens& prompt) { return index.any_prefix(ns, prompt); }
@@ -126,7 +126,7 @@ TEST_F(AnyPrefixTest, NamespacesAreIsolated) {
   RowInfo r = add({1, 2, 3});
   KeyNamespace other = make_ns(6);
   RowInfo o = make_row(other, {1, 2, 3, 4});
-  (void)index.register_row(o, 0, false);
+  (void)index.register_copy(o, 0, 0, false);
   EXPECT_EQ(find({1, 2, 3, 4}).key, r.key);
   AnyPrefixMatch m = index.any_prefix(other, Tokens{1, 2, 3, 4});
   EXPECT_EQ(m.key, o.key);
@@ -137,29 +137,36 @@ TEST_F(AnyPrefixTest, NamespacesAreIsolated) {
   EXPECT_FALSE(index.any_prefix(quant, Tokens{1, 2, 3}).key.has_value());
 }
 
-TEST_F(AnyPrefixTest, RemovalEvictionAndReplacementUpdateTheTrie) {
+TEST_F(AnyPrefixTest, RemovalEvictionAndNewCopiesUpdateTheTrie) {
   RowInfo a = add({1, 2, 3});
   RowInfo b = add({1, 2, 3, 4, 5});
   EXPECT_EQ(find({1, 2, 3, 4, 5}).boundary_key, b.key);
-  index.remove(b.key);
+  ASSERT_TRUE(index.remove(b.key, false).ok());  // invisible at once, before its data is deleted
   AnyPrefixMatch m = find({1, 2, 3, 4, 5});
   EXPECT_EQ(m.boundary_key, a.key);
   EXPECT_EQ(m.common_prefix, 3u);
-  ASSERT_TRUE(index.evict_if_idle(a.key).has_value());
-  EXPECT_FALSE(find({1, 2, 3, 4, 5}).key.has_value());
-  // Replacement (idle row re-registered) keeps exactly one entry in the trie.
+  index.finish_delete(b.key, 0);
+  auto evicted = index.evict_next(0);
+  ASSERT_TRUE(evicted.has_value());
+  EXPECT_EQ(evicted->info.key, a.key);
+  EXPECT_FALSE(find({1, 2, 3, 4, 5}).key.has_value()) << "its last copy is evicted: gone from the trie at once";
+  index.finish_evict(a.key, 0);
+  // A second copy of a row keeps exactly one entry in the trie.
   RowInfo c = add({1, 2});
-  EXPECT_EQ(index.register_row(c, 4, true), RegisterOutcome::kReplaced);
+  EXPECT_EQ(index.register_copy(c, 1, 4, true), RegisterOutcome::kAddedCopy);
   EXPECT_EQ(find({1, 2}).boundary_key, c.key);
-  index.remove(c.key);
+  ASSERT_TRUE(index.drop_copy(c.key, 0).has_value());
+  EXPECT_EQ(find({1, 2}).boundary_key, c.key) << "still has a copy in tier 1";
+  ASSERT_TRUE(testing::remove_now(index, c.key).ok());
   EXPECT_FALSE(find({1, 2}).key.has_value());
+  EXPECT_FALSE(find({1, 2}).boundary_key.has_value());
 }
 
 TEST_F(AnyPrefixTest, WritingRowsAreNotIndexedUntilPublished) {
   RowInfo r = make_row(ns, {1, 2, 3});
-  Reservation res = std::move(index.reserve(r.key, 0)).value();
+  Reservation res = std::move(index.reserve(r.key)).value();
   EXPECT_FALSE(find({1, 2, 3}).key.has_value());
-  ASSERT_TRUE(index.publish(res, r).ok());
+  ASSERT_TRUE(index.publish(res, r, 0).ok());
   EXPECT_EQ(find({1, 2, 3}).key, r.key);
 }
 

@@ -10,7 +10,7 @@ namespace kvc::index {
 // ---- Reservation (RAII) ----
 
 Reservation::Reservation(Reservation&& other) noexcept
-    : index_(other.index_), key_(other.key_), tier_(other.tier_), token_(other.token_) {
+    : index_(other.index_), key_(other.key_), token_(other.token_) {
   other.index_ = nullptr;
 }
 
@@ -19,7 +19,6 @@ Reservation& Reservation::operator=(Reservation&& other) noexcept {
     if (index_ != nullptr) index_->drop_reservation(key_, token_);
     index_ = other.index_;
     key_ = other.key_;
-    tier_ = other.tier_;
     token_ = other.token_;
     other.index_ = nullptr;
   }
@@ -36,9 +35,8 @@ Reservation::~Reservation() {
 void Index::drop_reservation(const Key& key, std::uint64_t token) {
   Shard& s = impl_->shard(key);
   std::lock_guard lock(s.mu);
-  auto it = s.rows.find(key);
-  if (it == s.rows.end() || !Impl::holds(*it->second, token)) return;
-  std::shared_ptr<Entry> e = it->second;
+  Entry* e = impl_->find_locked(s, key);
+  if (e == nullptr || !Impl::holds(*e, token)) return;
   if (e->linked) {
     e->deadline_ns = std::numeric_limits<std::int64_t>::min();
   } else {
@@ -48,11 +46,9 @@ void Index::drop_reservation(const Key& key, std::uint64_t token) {
 
 // ---- Index: publication ----
 
-std::shared_ptr<Entry> Index::Impl::live_locked(Shard& s, const Key& key, std::uint64_t token,
-                                                std::int64_t now) {
-  auto it = s.rows.find(key);
-  if (it == s.rows.end() || !holds(*it->second, token)) return nullptr;
-  std::shared_ptr<Entry> e = it->second;
+Entry* Index::Impl::live_locked(Shard& s, const Key& key, std::uint64_t token, std::int64_t now) {
+  Entry* e = find_locked(s, key);
+  if (e == nullptr || !holds(*e, token)) return nullptr;
   if (expired(*e, now)) {
     drop_if_stale_locked(s, e, now);  // a post-link one waits for sweep()
     return nullptr;
@@ -60,15 +56,16 @@ std::shared_ptr<Entry> Index::Impl::live_locked(Shard& s, const Key& key, std::u
   return e;
 }
 
-Result<Reservation> Index::reserve(const Key& key, TierId tier) {
+Result<Reservation> Index::reserve(const Key& key) {
   Shard& s = impl_->shard(key);
   std::lock_guard lock(s.mu);
   const std::int64_t now = impl_->now();
-  auto it = s.rows.find(key);
-  if (it != s.rows.end()) {
-    std::shared_ptr<Entry> e = it->second;
+  if (Entry* e = impl_->find_locked(s, key)) {
     if (e->status == RowStatus::kAvailable) {
       return Result<Reservation>(Code::kAlreadyPresent, "key " + key.hex() + " is already available");
+    }
+    if (e->status == RowStatus::kDeleting) {
+      return Result<Reservation>(Code::kConflict, "key " + key.hex() + " is being deleted");
     }
     if (!impl_->drop_if_stale_locked(s, e, now)) {
       return Result<Reservation>(Code::kConflict,
@@ -77,19 +74,17 @@ Result<Reservation> Index::reserve(const Key& key, TierId tier) {
                                      : "key " + key.hex() + " is being written by another writer");
     }
   }
-  auto e = std::make_shared<Entry>();
+  auto* e = new Entry();
   e->info.key = key;
-  e->info.tier = tier;
   e->status = RowStatus::kWriting;
   e->token = impl_->next_token.fetch_add(1, std::memory_order_relaxed);
   e->deadline_ns = now + impl_->ttl_ns();
-  e->shard = impl_->shard_of(key);
+  e->shard = static_cast<std::uint32_t>(impl_->shard_of(key));
   Reservation r;
   r.index_ = this;
   r.key_ = key;
-  r.tier_ = tier;
   r.token_ = e->token;
-  s.rows.emplace(key, std::move(e));
+  s.rows.put(key, e);
   return r;
 }
 
@@ -98,40 +93,47 @@ bool Index::check(const Reservation& r) {
   Shard& s = impl_->shard(r.key_);
   std::lock_guard lock(s.mu);
   const std::int64_t now = impl_->now();
-  std::shared_ptr<Entry> e = impl_->live_locked(s, r.key_, r.token_, now);
-  if (!e) return false;
+  Entry* e = impl_->live_locked(s, r.key_, r.token_, now);
+  if (e == nullptr) return false;
   e->deadline_ns = now + impl_->ttl_ns();
   return true;
 }
 
-bool Index::mark_linked(const Reservation& r, const std::string& location) {
+bool Index::mark_linked(const Reservation& r, TierId tier) {
   if (r.index_ != this) return false;
   Shard& s = impl_->shard(r.key_);
   std::lock_guard lock(s.mu);
   const std::int64_t now = impl_->now();
-  std::shared_ptr<Entry> e = impl_->live_locked(s, r.key_, r.token_, now);
-  if (!e) return false;
+  Entry* e = impl_->live_locked(s, r.key_, r.token_, now);
+  if (e == nullptr) return false;
   e->linked = true;
-  e->info.location = location;
+  e->linked_tier = tier;
   e->deadline_ns = now + impl_->ttl_ns();
   return true;
 }
 
-Status Index::publish(Reservation& r, RowInfo info) {
+Status Index::publish(Reservation& r, RowInfo info, TierId tier) {
   if (r.index_ != this) return Status(Code::kCancelled, "publish of an empty reservation");
   if (info.key != r.key_) {
     return Status(Code::kInvalidArgument,
                   "publish of key " + info.key.hex() + " under the reservation of " + r.key_.hex());
   }
   if (!info.tokens) return Status(Code::kInvalidArgument, "publish of key " + r.key_.hex() + " without tokens");
-  Shard& s = impl_->shard(r.key_);
-  std::lock_guard lock(s.mu);
-  std::shared_ptr<Entry> e = impl_->live_locked(s, r.key_, r.token_, impl_->now());
-  r.index_ = nullptr;  // published or lost: either way nothing is left to cancel
-  if (!e) {
-    return Status(Code::kCancelled, "the reservation of key " + r.key_.hex() + " was cancelled or expired");
+  if (tier >= kMaxTiers) return Status(Code::kInvalidArgument, "publish of key " + r.key_.hex() + " in tier " +
+                                                                    std::to_string(tier) + " (at most 8 tiers)");
+  EvictionQueue::Item item;
+  {
+    Shard& s = impl_->shard(r.key_);
+    std::lock_guard lock(s.mu);
+    Entry* e = impl_->live_locked(s, r.key_, r.token_, impl_->now());
+    r.index_ = nullptr;  // published or lost: either way nothing is left to cancel
+    if (e == nullptr) {
+      return Status(Code::kCancelled, "the reservation of key " + r.key_.hex() + " was cancelled or expired");
+    }
+    item = impl_->make_available_locked(s, *e, std::move(info), tier);
   }
-  impl_->make_available_locked(s, *e, std::move(info));
+  impl_->queues[tier].push(item);
+  impl_->maybe_compact(tier);
   return Status::Ok();
 }
 
@@ -140,9 +142,9 @@ void Index::cancel(Reservation& r) {
   r.index_ = nullptr;
   Shard& s = impl_->shard(r.key_);
   std::lock_guard lock(s.mu);
-  auto it = s.rows.find(r.key_);
-  if (it == s.rows.end() || !Impl::holds(*it->second, r.token_)) return;
-  impl_->erase_locked(s, it->second);
+  Entry* e = impl_->find_locked(s, r.key_);
+  if (e == nullptr || !Impl::holds(*e, r.token_)) return;
+  impl_->erase_locked(s, e);
 }
 
 std::vector<ExpiredLinked> Index::sweep() {
@@ -151,35 +153,39 @@ std::vector<ExpiredLinked> Index::sweep() {
   for (const auto& sp : impl_->shards) {
     Shard& s = *sp;
     std::lock_guard lock(s.mu);
-    std::vector<std::shared_ptr<Entry>> stale;
+    std::vector<Entry*> stale;
     for (const auto& [key, e] : s.rows) {
       if (e->status != RowStatus::kWriting || !impl_->expired(*e, now)) continue;
       if (e->linked) {
-        out.push_back(ExpiredLinked{key, e->info.tier, e->token, e->info.location});
+        out.push_back(ExpiredLinked{key, e->linked_tier, e->token});
       } else {
         stale.push_back(e);
       }
     }
-    for (const auto& e : stale) impl_->erase_locked(s, e);
+    for (Entry* e : stale) impl_->erase_locked(s, e);
   }
   return out;
 }
 
 void Index::adopt(const ExpiredLinked& x, RowInfo info) {
-  if (info.key != x.key || !info.tokens) return;  // not the row of this save
-  Shard& s = impl_->shard(x.key);
-  std::lock_guard lock(s.mu);
-  auto it = s.rows.find(x.key);
-  if (it == s.rows.end() || !Impl::holds(*it->second, x.token)) return;  // resolved meanwhile
-  impl_->make_available_locked(s, *it->second, std::move(info));
+  if (info.key != x.key || !info.tokens || x.tier >= kMaxTiers) return;  // not the row of this save
+  EvictionQueue::Item item;
+  {
+    Shard& s = impl_->shard(x.key);
+    std::lock_guard lock(s.mu);
+    Entry* e = impl_->find_locked(s, x.key);
+    if (e == nullptr || !Impl::holds(*e, x.token)) return;  // resolved meanwhile
+    item = impl_->make_available_locked(s, *e, std::move(info), x.tier);
+  }
+  impl_->queues[x.tier].push(item);
 }
 
 void Index::discard(const ExpiredLinked& x) {
   Shard& s = impl_->shard(x.key);
   std::lock_guard lock(s.mu);
-  auto it = s.rows.find(x.key);
-  if (it == s.rows.end() || !Impl::holds(*it->second, x.token)) return;
-  impl_->erase_locked(s, it->second);
+  Entry* e = impl_->find_locked(s, x.key);
+  if (e == nullptr || !Impl::holds(*e, x.token)) return;
+  impl_->erase_locked(s, e);
 }
 
 }  // namespace kvc::index

@@ -28,6 +28,8 @@ Status status_from_errno(std::string_view op, const std::string& path, int err) 
       return {Code::kNoSpace, std::move(message)};
     case ENOENT: return {Code::kNotFound, std::move(message)};
     case EEXIST: return {Code::kExists, std::move(message)};
+    case EACCES:
+    case EPERM: return {Code::kPermissionDenied, std::move(message)};
     default: return {Code::kIoError, std::move(message)};
   }
 }

@@ -41,8 +41,7 @@ class ReadableFile {
 
 struct DirEntry {
   std::string name;  // file name only
-  std::uint64_t size = 0;
-  bool is_regular = false;
+  bool is_regular = false;  // a regular file (never a symlink), from the entry's type
 };
 
 class Env {
@@ -68,6 +67,11 @@ class Env {
   virtual Result<std::vector<DirEntry>> list_dir(const std::string& dir) = 0;
   // Size of a regular file; kNotFound when absent.
   virtual Result<std::uint64_t> file_size(const std::string& path) = 0;
+  // What is at `path` (lstat: a symlink is kOther); kNotFound when nothing.
+  enum class PathKind { kRegular, kDirectory, kOther };
+  virtual Result<PathKind> path_kind(const std::string& path) = 0;
+  // rmdir(2): kNotFound when absent, kExists when not empty.
+  virtual Status remove_empty_dir(const std::string& path) = 0;
 
   // Convenience built on the above: the whole file, or its first `max_bytes`.
   Result<std::vector<std::byte>> read_file(const std::string& path, std::uint64_t max_bytes = UINT64_MAX);
@@ -77,7 +81,8 @@ class Env {
 Env* posix_env();
 
 // The Status for a failed OS call: "<op> <path>: <strerror>", with ENOSPC/EDQUOT →
-// kNoSpace, ENOENT → kNotFound, EEXIST → kExists, anything else kIoError. Shared by
+// kNoSpace, ENOENT → kNotFound, EEXIST → kExists, EACCES/EPERM →
+// kPermissionDenied, anything else kIoError. Shared by
 // PosixEnv and FaultEnv so an injected errno reads exactly like a real one.
 Status status_from_errno(std::string_view op, const std::string& path, int err);
 

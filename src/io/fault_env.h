@@ -94,6 +94,8 @@ class FaultEnv final : public Env {
   Status create_dirs(const std::string& dir) override;
   Result<std::vector<DirEntry>> list_dir(const std::string& dir) override;
   Result<std::uint64_t> file_size(const std::string& path) override;
+  Result<PathKind> path_kind(const std::string& path) override { return base_->path_kind(path); }
+  Status remove_empty_dir(const std::string& path) override { return base_->remove_empty_dir(path); }
 
   // What a call should do; internal, used by the file wrappers too.
   struct Decision {

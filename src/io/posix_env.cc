@@ -248,18 +248,37 @@ class PosixEnv final : public Env {
       if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
       DirEntry entry;
       entry.name = e->d_name;
-      struct stat st {};
-      if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        if (errno == ENOENT) continue;  // vanished between readdir and stat
-        entry.is_regular = false;
+      if (e->d_type != DT_UNKNOWN) {
+        entry.is_regular = e->d_type == DT_REG;  // the directory entry says: no stat per file
       } else {
-        entry.is_regular = S_ISREG(st.st_mode);
-        entry.size = static_cast<std::uint64_t>(st.st_size);
+        struct stat st {};  // a filesystem that does not fill d_type
+        if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          if (errno == ENOENT) continue;  // vanished between readdir and stat
+          entry.is_regular = false;
+        } else {
+          entry.is_regular = S_ISREG(st.st_mode);
+        }
       }
       out.push_back(std::move(entry));
     }
     ::closedir(d);
     return out;
+  }
+
+  Result<PathKind> path_kind(const std::string& path) override {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) return status_from_errno("lstat", path, errno);
+    if (S_ISREG(st.st_mode)) return PathKind::kRegular;
+    if (S_ISDIR(st.st_mode)) return PathKind::kDirectory;
+    return PathKind::kOther;
+  }
+
+  Status remove_empty_dir(const std::string& path) override {
+    if (::rmdir(path.c_str()) != 0) {
+      const int err = errno;
+      return status_from_errno("rmdir", path, err == ENOTEMPTY ? EEXIST : err);
+    }
+    return Status::Ok();
   }
 
   Result<std::uint64_t> file_size(const std::string& path) override {

@@ -11,7 +11,9 @@
 namespace kvc::tiers {
 namespace {
 
-constexpr std::size_t kFirstRead = 64 * 1024;
+// The prefix of a file with a short prompt and token list fits in the first page;
+// a longer one is read exactly to its end. Payload bytes are never read.
+constexpr std::size_t kFirstRead = 4096;
 constexpr std::string_view kSuffix = ".kvc";
 
 bool has_kvc_suffix(std::string_view name) {
@@ -65,7 +67,7 @@ Result<format::KvcMeta> FileTier::read_meta(const std::string& path, std::uint64
   if (!f.ok()) return f.status();
   const std::uint64_t size = (*f)->size();
   *file_size = size;
-  // A per-thread buffer that only grows: no zeroing of 64 KiB per file.
+  // A per-thread buffer that only grows: no zeroing per file.
   thread_local std::vector<std::byte> buf;
   std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(size, kFirstRead));
   if (buf.size() < len) buf.resize(len);
@@ -73,7 +75,9 @@ Result<format::KvcMeta> FileTier::read_meta(const std::string& path, std::uint64
   if (Status s = read_fully(**f, 0, std::span<std::byte>(buf.data(), len), &got); !s.ok()) return s;
   len = got;
   // A long prompt or token list can push the payload offset past the first read.
-  if (auto need = format::prefix_length(std::span<const std::byte>(buf.data(), len), size); need && *need > len) {
+  auto need = format::prefix_length(std::span<const std::byte>(buf.data(), len), size);
+  if (need && *need < len) len = static_cast<std::size_t>(*need);  // the payload is not parsed
+  if (need && *need > len) {
     if (buf.size() < *need) buf.resize(static_cast<std::size_t>(*need));
     if (Status s = read_fully(**f, len, std::span<std::byte>(buf.data() + len, *need - len), &got); !s.ok())
       return s;
@@ -83,19 +87,6 @@ Result<format::KvcMeta> FileTier::read_meta(const std::string& path, std::uint64
   if (!meta.ok())
     return Status(Code::kCorrupt, "scan " + path + ": " + std::string(format::error_name(meta.error)));
   return std::move(*meta.value);
-}
-
-index::RowInfo FileTier::row_from(const Key& key, format::KvcMeta&& meta, const std::string& path,
-                                  std::uint64_t size) const {
-  index::RowInfo row;
-  row.key = key;
-  row.ns = meta.key_namespace();
-  row.tier = id();
-  row.size = size;
-  row.header = meta.header;
-  row.location = path;
-  row.tokens = std::make_shared<const std::vector<std::uint32_t>>(std::move(meta.tokens));
-  return row;
 }
 
 Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
@@ -117,7 +108,7 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
   struct Probe {
     std::string path;
     Status status;  // of reading the prefix
-    index::RowInfo row;
+    format::RowInfo row;
     std::uint32_t hits = 0;
   };
   std::vector<Probe> probes;
@@ -132,8 +123,7 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
       return;
     }
     p.hits = meta->header.hit_count;
-    const Key key = meta->key();
-    p.row = row_from(key, std::move(*meta), p.path, size);
+    p.row = format::row_info_from(std::move(*meta), size);
   });
 
   std::unordered_set<Key> registered;
@@ -163,7 +153,6 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
       if (!well_named && env_->remove(path).ok()) ++report.duplicates_removed;
       continue;
     }
-    std::string location = path;
     if (!well_named) {
       std::uint64_t right_size = 0;
       auto right = read_meta(right_path, &right_size);
@@ -176,12 +165,10 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
       if (!env_->rename(path, right_path).ok()) continue;  // never indexed at a wrong path
       ++report.renamed;
       renamed_into.insert(right_path);
-      location = right_path;
     }
     registered.insert(key);
     ++report.rows;
     report.bytes += p.row.size;
-    p.row.location = std::move(location);
     if (on_row) on_row(std::move(p.row), p.hits);
   }
   return report;
@@ -202,7 +189,7 @@ ScanReport FileTier::rescan(const FoundFn& on_row, const KnownFn& known) {
     const std::uint32_t hits = meta->header.hit_count;
     ++report.rows;
     report.bytes += size;
-    if (on_row) on_row(row_from(*key, std::move(*meta), path, size), hits);
+    if (on_row) on_row(format::row_info_from(std::move(*meta), size), hits);
   }
   return report;
 }

@@ -5,6 +5,9 @@
 #include <array>
 #include <deque>
 
+#include "format/crc32c.h"
+#include "format/kvc_verify.h"
+#include "kvc/buffer.h"
 #include "tiers/dir_watcher.h"
 #include "tiers/temp_file.h"
 
@@ -12,28 +15,18 @@ namespace kvc::tiers {
 namespace {
 
 constexpr std::size_t kMaxOwnLinks = 4096;
+constexpr std::size_t kChunk = 1 << 20;      // load: read and CRC 1 MiB at a time
+constexpr std::size_t kFirstChunk = 64 << 10;  // load: enough for the prefix of most files
 
-// Reads a whole file into one buffer (never mmap). The span may be shorter than the
-// size at open if the file shrank meanwhile; parse then reports it.
-struct WholeFile {
-  std::shared_ptr<std::byte[]> bytes;
-  std::size_t size = 0;
-};
-
-Result<WholeFile> read_whole(io::Env* env, const std::string& path) {
-  auto f = env->open_readable(path);
-  if (!f.ok()) return f.status();
-  const std::uint64_t size = (*f)->size();
-  if (size > SIZE_MAX) return Status(Code::kInvalidArgument, "read " + path + ": file too large");
-  WholeFile out;
-  out.bytes = std::shared_ptr<std::byte[]>(std::make_unique_for_overwrite<std::byte[]>(static_cast<std::size_t>(size)));
-  while (out.size < size) {
-    auto n = (*f)->read_at(out.size, std::span<std::byte>(out.bytes.get() + out.size, size - out.size));
+Status read_fully(io::ReadableFile& f, std::uint64_t offset, std::span<std::byte> out) {
+  std::size_t got = 0;
+  while (got < out.size()) {
+    auto n = f.read_at(offset + got, out.subspan(got));
     if (!n.ok()) return n.status();
-    if (*n == 0) break;
-    out.size += *n;
+    if (*n == 0) return Status(Code::kCorrupt, "truncated (the file shrank while it was read)");
+    got += *n;
   }
-  return out;
+  return Status::Ok();
 }
 
 // Removes a file, trying twice (a transient failure must not leave a temp behind).
@@ -46,9 +39,8 @@ void remove_quietly(io::Env* env, const std::string& path) {
 
 }  // namespace
 
-FileTier::FileTier(TierKind kind, index::TierId id, std::uint64_t quota_bytes, std::string dir, io::Env* env,
-                   unsigned file_mode)
-    : Tier(kind, id, quota_bytes), dir_(std::move(dir)), env_(env ? env : io::posix_env()), file_mode_(file_mode) {
+FileTier::FileTier(TierKind kind, std::uint64_t quota_bytes, std::string dir, io::Env* env, unsigned file_mode)
+    : Tier(kind, quota_bytes), dir_(std::move(dir)), env_(env ? env : io::posix_env()), file_mode_(file_mode) {
   while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
 }
 
@@ -58,11 +50,53 @@ std::string FileTier::describe() const { return std::string(name()) + " " + dir_
 
 std::string FileTier::path_for(const Key& key) const { return dir_ + "/" + key.hex() + ".kvc"; }
 
-Result<std::string> FileTier::write(index::Index& idx, index::Reservation& r, const Bytes& prefix,
-                                    const Bytes& payload) {
-  const std::string hex = r.key().hex();
-  if (!prefix || !payload) return Status(Code::kInvalidArgument, "save " + hex + ": null prefix or payload");
-  const std::string final_path = path_for(r.key());
+bool FileTier::exists(const Key& key) {
+  auto kind = env_->path_kind(path_for(key));
+  return kind.ok() && *kind == io::Env::PathKind::kRegular;
+}
+
+std::optional<FileTier::Found> FileTier::probe(const Key& key) {
+  std::uint64_t size = 0;
+  auto meta = read_meta(path_for(key), &size);
+  if (!meta.ok() || meta->key() != key) return std::nullopt;
+  const std::uint32_t hits = meta->header.hit_count;
+  return Found{format::row_info_from(std::move(*meta), size), hits};
+}
+
+Status FileTier::clear_directory_in_the_way(const std::string& path) {
+  Status rm = env_->remove_empty_dir(path);
+  if (rm.ok() || rm.code() == Code::kNotFound) {
+    std::lock_guard lock(blocked_mu_);
+    blocked_.erase(path);
+    return Status::Ok();
+  }
+  const std::string what = rm.code() == Code::kExists ? "a directory that is not empty"
+                                                      : "a directory that cannot be removed (" + rm.message() + ")";
+  std::lock_guard lock(blocked_mu_);
+  if (blocked_.insert(path).second)
+    return Status(Code::kExists, path + " is " + what + ", where this row's file belongs: "
+                                        "remove or rename it (saves of this key are refused until then)");
+  return Status(Code::kExists, path + " is still a directory (saves of this key refused)");
+}
+
+Status FileTier::put(const Key& key, const LoadedFile& file, PublishGuard* guard) {
+  const std::string hex = key.hex();
+  if (!file.bytes.owner) return Status(Code::kInvalidArgument, "save " + hex + ": no buffers");
+  const std::string final_path = path_for(key);
+  {
+    // A directory reported in the way: refuse at once while it is still there.
+    std::unique_lock lock(blocked_mu_);
+    if (blocked_.count(final_path) != 0) {
+      lock.unlock();
+      auto kind = env_->path_kind(final_path);
+      if (kind.ok() && *kind == io::Env::PathKind::kDirectory) {
+        if (Status s = clear_directory_in_the_way(final_path); !s.ok()) return {s.code(), "save " + hex + ": " + s.message()};
+      } else {
+        lock.lock();
+        blocked_.erase(final_path);
+      }
+    }
+  }
   const std::string tmp = dir_ + "/" + temp_file_name(hex);
   InflightTemp inflight(tmp);  // a scan in this process leaves it alone
 
@@ -75,29 +109,35 @@ Result<std::string> FileTier::write(index::Index& idx, index::Reservation& r, co
     if (own_noted && !linked) take_own_link(final_path);
     return {s.code(), "save " + hex + ": " + std::string(step) + ": " + s.message()};
   };
+  // A valid file of this key at `path`? (prefix read and parsed, payload CRC'd in chunks)
+  auto valid_at = [&](const std::string& path) -> Result<bool> {
+    auto got = read_verified(path, key);
+    if (got.ok()) return true;
+    if (got.status().code() == Code::kNotFound) return got.status();
+    return false;
+  };
 
   // 2. temp file: one gathered write, fdatasync, close.
-  auto file = env_->new_exclusive_file(tmp, file_mode_);
-  if (!file.ok()) {
-    tmp_exists = file.status().code() != Code::kExists;  // never delete a file we did not create
-    return fail("create temp file", file.status());
+  auto out = env_->new_exclusive_file(tmp, file_mode_);
+  if (!out.ok()) {
+    tmp_exists = out.status().code() != Code::kExists;  // never delete a file we did not create
+    return fail("create temp file", out.status());
   }
   tmp_exists = true;
-  const std::array<std::span<const std::byte>, 2> buffers = {std::span<const std::byte>(*prefix),
-                                                             std::span<const std::byte>(*payload)};
-  if (Status s = (*file)->append(buffers); !s.ok()) {
-    (void)(*file)->close();
+  const std::array<std::span<const std::byte>, 2> buffers = {file.bytes.prefix, file.bytes.payload};
+  if (Status s = (*out)->append(buffers); !s.ok()) {
+    (void)(*out)->close();
     return fail("write temp file", s);
   }
-  if (Status s = (*file)->sync(); !s.ok()) {
-    (void)(*file)->close();
+  if (Status s = (*out)->sync(); !s.ok()) {
+    (void)(*out)->close();
     return fail("sync temp file", s);
   }
-  if (Status s = (*file)->close(); !s.ok()) return fail("close temp file", s);
-  file->reset();
+  if (Status s = (*out)->close(); !s.ok()) return fail("close temp file", s);
+  out->reset();
 
   // 3. still ours?
-  if (!idx.check(r))
+  if (guard != nullptr && !guard->still_ours())
     return fail("check reservation", Status(Code::kCancelled, "reservation lost before link (cancelled or expired); " +
                                                                   tmp + " deleted"));
 
@@ -122,22 +162,25 @@ Result<std::string> FileTier::write(index::Index& idx, index::Reservation& r, co
       // filesystem, an injected fault) has published our file: a valid file for the
       // key at final_path is then treated as our link, so every later failure
       // removes it and nothing stays published but unindexed.
-      auto existing = read_whole(env_, final_path);
-      if (existing.ok() &&
-          format::parse(std::span<const std::byte>(existing->bytes.get(), existing->size), r.key()).ok()) {
+      auto v = valid_at(final_path);
+      if (v.ok() && *v) {
         linked = true;
         break;
       }
       return fail("link", s);
     }
     if (attempt == 2) return fail("link", s);
-    auto existing = read_whole(env_, final_path);
-    if (existing.ok() &&
-        format::parse(std::span<const std::byte>(existing->bytes.get(), existing->size), r.key()).ok()) {
+    auto kind = env_->path_kind(final_path);
+    if (kind.ok() && *kind == io::Env::PathKind::kDirectory) {
+      if (Status d = clear_directory_in_the_way(final_path); !d.ok()) return fail("link", d);
+      continue;
+    }
+    auto v = valid_at(final_path);
+    if (v.ok() && *v) {
       adopted = true;  // a complete file for this key is already published: use it
       break;
     }
-    if (!existing.ok() && existing.status().code() == Code::kNotFound) continue;  // vanished: link again
+    if (!v.ok()) continue;  // vanished: link again
     if (Status rm = env_->remove(final_path); !rm.ok() && rm.code() != Code::kNotFound)
       return fail("remove invalid existing file", rm);
   }
@@ -148,42 +191,65 @@ Result<std::string> FileTier::write(index::Index& idx, index::Reservation& r, co
 
   // 5. make the link durable, then record the post-link stage.
   if (Status s = env_->sync_dir(dir_); !s.ok()) return fail("sync directory", s);
-  if (!idx.mark_linked(r, final_path))
+  if (guard != nullptr && !guard->published())
     return fail("mark linked", Status(Code::kCancelled, "reservation lost after link (cancelled or expired)"));
-  return final_path;
+  return Status::Ok();
 }
 
-Result<LoadedFile> FileTier::load(const index::RowInfo& row) {
-  const std::string path = row.location.empty() ? path_for(row.key) : row.location;
-  auto whole = read_whole(env_, path);
-  if (!whole.ok()) {
-    const Status& s = whole.status();
-    return Status(s.code(), "load " + row.key.hex() + ": " + s.message());
+Result<LoadedFile> FileTier::read_verified(const std::string& path, const Key& key) {
+  auto f = env_->open_readable(path);
+  if (!f.ok()) return f.status();
+  const std::uint64_t size = (*f)->size();
+  if (size > SIZE_MAX / 2) return Status(Code::kCorrupt, "load " + path + ": file too large");
+  auto corrupt = [&](std::string_view what) {
+    return Status(Code::kCorrupt, "load " + path + ": " + std::string(what) + " (the file is invalid; it should be deleted)");
+  };
+  auto buf = std::make_shared<ByteBuffer>(BufferPool::shared().acquire(static_cast<std::size_t>(size)));
+  std::byte* data = buf->data();
+  // The prefix first: its trailer says where the payload starts.
+  std::size_t have = static_cast<std::size_t>(std::min<std::uint64_t>(size, kFirstChunk));
+  if (Status s = read_fully(**f, 0, {data, have}); !s.ok())
+    return s.code() == Code::kCorrupt ? corrupt(s.message()) : Status(s.code(), "load " + path + ": " + s.message());
+  const auto need = format::prefix_length({data, have}, size);
+  if (need && *need > have) {
+    if (Status s = read_fully(**f, have, {data + have, static_cast<std::size_t>(*need) - have}); !s.ok())
+      return s.code() == Code::kCorrupt ? corrupt(s.message()) : Status(s.code(), "load " + path + ": " + s.message());
+    have = static_cast<std::size_t>(*need);
   }
-  auto parsed = format::parse(std::span<const std::byte>(whole->bytes.get(), whole->size), row.key);
-  if (!parsed.ok())
-    return Status(Code::kCorrupt, "load " + path + ": " + std::string(format::error_name(parsed.error)) +
-                                      " (the file is invalid; it should be deleted)");
+  auto meta = format::parse_meta({data, have}, size);
+  if (!meta.ok()) return corrupt(format::error_name(meta.error));
+  const auto offset = static_cast<std::size_t>(meta.value->payload_offset);
+  // The payload: CRC each chunk right after reading it, while it is in cache.
+  std::uint32_t crc = format::crc32c({data + offset, have - offset});
+  while (have < size) {
+    const std::size_t n = std::min<std::size_t>(kChunk, static_cast<std::size_t>(size) - have);
+    if (Status s = read_fully(**f, have, {data + have, n}); !s.ok())
+      return s.code() == Code::kCorrupt ? corrupt(s.message()) : Status(s.code(), "load " + path + ": " + s.message());
+    crc = format::crc32c({data + have, n}, crc);
+    have += n;
+  }
+  if (auto e = format::check_payload(*meta.value, crc, key)) return corrupt(format::error_name(*e));
   LoadedFile out;
-  out.payload = std::span<const std::byte>(whole->bytes.get() + parsed.value->payload_offset,
-                                           static_cast<std::size_t>(parsed.value->payload_length));
-  out.meta = std::move(*parsed.value);
-  out.owner = std::shared_ptr<const void>(whole->bytes, whole->bytes.get());
+  out.meta = std::make_shared<const format::KvcMeta>(std::move(*meta.value));
+  out.bytes.prefix = {data, offset};
+  out.bytes.payload = {data + offset, static_cast<std::size_t>(size) - offset};
+  out.bytes.owner = std::move(buf);
   return out;
 }
 
-Status FileTier::remove(const index::RowInfo& row) {
-  const std::string path = row.location.empty() ? path_for(row.key) : row.location;
+Result<LoadedFile> FileTier::load(const Key& key) { return read_verified(path_for(key), key); }
+
+Status FileTier::remove(const Key& key) {
+  const std::string path = path_for(key);
   Status s = env_->remove(path);
   if (s.ok() || s.code() == Code::kNotFound) return Status::Ok();
   return s;
 }
 
-Status FileTier::write_hit_count(const index::RowInfo& row, std::uint32_t hits) {
-  const std::string path = row.location.empty() ? path_for(row.key) : row.location;
+Status FileTier::write_hit_count(const Key& key, std::uint32_t hits) {
   const std::array<std::byte, 4> le = {std::byte(hits & 0xff), std::byte((hits >> 8) & 0xff),
                                        std::byte((hits >> 16) & 0xff), std::byte((hits >> 24) & 0xff)};
-  return env_->write_in_place(path, format::kHitCountOffset, le);
+  return env_->write_in_place(path_for(key), format::kHitCountOffset, le);
 }
 
 // ---------------------------------------------------------------- watch
@@ -252,7 +318,9 @@ void FileTier::on_watch_event(int event, const std::string& name, const FoundFn&
   if (!key) return;
   const std::string path = dir_ + "/" + name;
   if (ev == DirWatcher::Event::kRemoved) {
-    if (on_removed) on_removed(*key, path);
+    // Events arrive late: the file may have been published again since (by us or
+    // a sibling). Only a file that is gone now is reported.
+    if (on_removed && !exists(*key)) on_removed(*key);
     return;
   }
   if (take_own_link(path)) return;  // our own publication: the cache announces it
@@ -261,7 +329,7 @@ void FileTier::on_watch_event(int event, const std::string& name, const FoundFn&
   auto meta = read_meta(path, &size);
   if (!meta.ok() || meta->key() != *key) return;  // invalid or misnamed: for a startup scan to settle
   const std::uint32_t hits = meta->header.hit_count;
-  on_added(row_from(*key, std::move(*meta), path, size), hits);
+  on_added(format::row_info_from(std::move(*meta), size), hits);
 }
 
 }  // namespace kvc::tiers

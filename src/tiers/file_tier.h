@@ -12,26 +12,38 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 #include "io/env.h"
+#include "format/row_info.h"
 #include "tiers/tier.h"
 
 namespace kvc::tiers {
 
 class DirWatcher;
 
+// Counts a scan reports (cache.md §3).
+struct ScanReport {
+  std::size_t rows = 0;           // registered
+  std::uint64_t bytes = 0;        // their total size
+  std::size_t temp_removed = 0;   // *.tmp swept
+  std::size_t corrupt_removed = 0;
+  std::size_t renamed = 0;        // misnamed files moved to their content's key
+  std::size_t duplicates_removed = 0;  // misnamed copies of a key already present
+};
+
 class FileTier final : public Tier {
  public:
   // A valid row found on disk (scan, rescan, watch), with the hit count from its header.
-  using FoundFn = std::function<void(index::RowInfo row, std::uint32_t hits)>;
-  // A `<hex>.kvc` file disappeared (watch): the key and the path that is gone.
-  using RemovedFn = std::function<void(const Key& key, const std::string& location)>;
-  // Whether the index already has an available row for the key (rescan skips those).
+  using FoundFn = std::function<void(format::RowInfo row, std::uint32_t hits)>;
+  // A `<hex>.kvc` file disappeared (watch) and was still absent when the event
+  // was handled (a file deleted and published again is not reported).
+  using RemovedFn = std::function<void(const Key& key)>;
+  // Whether the index already has this tier's copy of the key (rescan skips those).
   using KnownFn = std::function<bool(const Key& key)>;
 
   // `kind` is kRamFile or kDisk. The directory must exist (Cache::open creates it).
-  FileTier(TierKind kind, index::TierId id, std::uint64_t quota_bytes, std::string dir, io::Env* env,
-           unsigned file_mode = 0600);
+  FileTier(TierKind kind, std::uint64_t quota_bytes, std::string dir, io::Env* env, unsigned file_mode = 0600);
   ~FileTier() override;  // stops the watcher
 
   std::string describe() const override;
@@ -40,21 +52,31 @@ class FileTier final : public Tier {
   std::string path_for(const Key& key) const;
 
   // cache.md §2 steps 2–5: temp `<hex>.kvc.<pid>-<n>-<random>.tmp` (O_EXCL, file_mode),
-  // one gathered append of prefix + payload, fdatasync, close; check(r) (else the
-  // temp is deleted and kCancelled returned); link to `<hex>.kvc` — on kExists a
-  // valid file for the key is adopted, an invalid one replaced; unlink the temp;
-  // fsync the directory; mark_linked(r, path). Every failure removes the temp file
-  // and any file this call linked, and returns an error naming the step and path
-  // (code preserved: kNoSpace stays kNoSpace).
-  Result<std::string> write(index::Index& idx, index::Reservation& r, const Bytes& prefix,
-                            const Bytes& payload) override;
-  // Reads the whole file into a buffer owned by the LoadedFile and parses it with
-  // row.key. kNotFound if missing; kCorrupt naming the format error otherwise.
-  // row.location may be empty (then path_for(row.key)).
-  Result<LoadedFile> load(const index::RowInfo& row) override;
-  Status remove(const index::RowInfo& row) override;  // ok when already gone
+  // one gathered append of prefix + payload, fdatasync, close; guard->still_ours()
+  // (else the temp is deleted and kCancelled returned); link to `<hex>.kvc` — on
+  // kExists a valid file for the key is adopted, an invalid one replaced, an empty
+  // directory in the way removed (a non-empty one is an error, reported once and
+  // then refused at once until it goes away); unlink the temp; fsync the
+  // directory; guard->published(). Every failure removes the temp file and any
+  // file this call linked, and returns an error naming the step and path (code
+  // preserved: kNoSpace stays kNoSpace).
+  Status put(const Key& key, const LoadedFile& file, PublishGuard* guard) override;
+  // Reads the file into a pooled buffer (kvc::BufferPool::shared(), reused and
+  // pre-faulted) in 1 MiB chunks, computing the payload CRC chunk by chunk while
+  // the bytes are hot in cache, then verifies it. kNotFound if missing; kCorrupt
+  // naming the format error; kPermissionDenied / kIoError as the OS says.
+  Result<LoadedFile> load(const Key& key) override;
+  Status remove(const Key& key) override;  // ok when already gone
   // 4 bytes LE at offset 12, in place; kNotFound (nothing created) if the file is gone.
-  Status write_hit_count(const index::RowInfo& row, std::uint32_t hits) override;
+  Status write_hit_count(const Key& key, std::uint32_t hits) override;
+  // Whether `<hex>.kvc` exists as a regular file right now.
+  bool exists(const Key& key);
+  // The row of `<hex>.kvc` when it is there and valid (prefix only), with its hits.
+  struct Found {
+    format::RowInfo row;
+    std::uint32_t hits = 0;
+  };
+  std::optional<Found> probe(const Key& key);
 
   // Startup scan (cache.md §3): deletes stale `*.tmp` (those of live writers — this
   // process's in-flight saves, or a live sibling pid's — are kept), reads only the
@@ -86,11 +108,14 @@ class FileTier final : public Tier {
   // Reads and validates a file's prefix (never the payload): kCorrupt naming the
   // format error, or the I/O error (kNotFound when the file vanished).
   Result<format::KvcMeta> read_meta(const std::string& path, std::uint64_t* file_size);
-  index::RowInfo row_from(const Key& key, format::KvcMeta&& meta, const std::string& path,
-                          std::uint64_t size) const;
+  // load(): the whole file at `path` into a pooled buffer, verified against `key`.
+  Result<LoadedFile> read_verified(const std::string& path, const Key& key);
   void on_watch_event(int event, const std::string& name, const FoundFn& on_added, const RemovedFn& on_removed,
                       const KnownFn& known);
   bool take_own_link(const std::string& path);
+  // A directory sitting at `path` (a row's name): removed when empty, else an
+  // error — reported in full the first time, briefly after (blocked_).
+  Status clear_directory_in_the_way(const std::string& path);
 
   std::string dir_;
   io::Env* env_;
@@ -101,6 +126,8 @@ class FileTier final : public Tier {
   std::mutex own_mu_;            // guards the two fields below
   bool watcher_active_ = false;
   std::deque<std::string> own_links_;  // paths this tier linked while watching, event not yet seen
+  std::mutex blocked_mu_;
+  std::unordered_set<std::string> blocked_;  // row paths a non-empty directory occupies
 };
 
 }  // namespace kvc::tiers

@@ -1,55 +1,61 @@
 #include "tiers/ram_tier.h"
 
-#include "tiers/verify.h"
-
 namespace kvc::tiers {
 
-Result<std::string> RamTier::write(index::Index& idx, index::Reservation& r, const Bytes& prefix,
-                                   const Bytes& payload) {
-  const std::string hex = r.key().hex();
-  if (!prefix || !payload) return Status(Code::kInvalidArgument, "ram save " + hex + ": null prefix or payload");
-  if (!idx.check(r)) return Status(Code::kCancelled, "ram save " + hex + ": reservation lost before store");
-  {
-    std::lock_guard lock(mu_);
-    data_[r.key()] = Stored{prefix, payload};
+Status RamTier::put(const Key& key, const LoadedFile& file, PublishGuard* guard) {
+  const std::string hex = key.hex();
+  if (!file.bytes.owner) return Status(Code::kInvalidArgument, "ram save " + hex + ": no buffers");
+  LoadedFile stored = file;
+  if (!stored.meta) {
+    auto meta = format::parse_meta(file.bytes.prefix, file.bytes.size());
+    if (!meta.ok())
+      return Status(Code::kCorrupt, "ram save " + hex + ": " + std::string(format::error_name(meta.error)));
+    stored.meta = std::make_shared<const format::KvcMeta>(std::move(*meta.value));
   }
-  if (!idx.mark_linked(r, "")) {
-    std::lock_guard lock(mu_);
-    data_.erase(r.key());
+  if (guard != nullptr && !guard->still_ours())
+    return Status(Code::kCancelled, "ram save " + hex + ": reservation lost before store");
+  Shard& s = shard(key);
+  {
+    std::lock_guard lock(s.mu);
+    s.files.try_emplace(key, std::move(stored));  // a copy already held is kept (same bytes)
+  }
+  if (guard != nullptr && !guard->published()) {
+    std::lock_guard lock(s.mu);
+    s.files.erase(key);
     return Status(Code::kCancelled, "ram save " + hex + ": reservation lost after store");
   }
-  return std::string();
-}
-
-Result<LoadedFile> RamTier::load(const index::RowInfo& row) {
-  Stored s;
-  {
-    std::lock_guard lock(mu_);
-    auto it = data_.find(row.key);
-    if (it == data_.end()) return Status(Code::kNotFound, "ram load " + row.key.hex() + ": not held");
-    s = it->second;
-  }
-  auto parsed = parse_split(*s.prefix, *s.payload, row.key);
-  if (!parsed.ok())
-    return Status(Code::kCorrupt, "ram load " + row.key.hex() + ": " + std::string(format::error_name(parsed.error)));
-  LoadedFile out;
-  out.payload = std::span<const std::byte>(*s.payload);
-  out.meta = std::move(*parsed.value);
-  out.owner = std::make_shared<Stored>(std::move(s));
-  return out;
-}
-
-Status RamTier::remove(const index::RowInfo& row) {
-  std::lock_guard lock(mu_);
-  data_.erase(row.key);
   return Status::Ok();
 }
 
-Status RamTier::write_hit_count(const index::RowInfo&, std::uint32_t) { return Status::Ok(); }
+Result<LoadedFile> RamTier::load(const Key& key) {
+  Shard& s = shard(key);
+  std::lock_guard lock(s.mu);
+  auto it = s.files.find(key);
+  if (it == s.files.end()) return Status(Code::kNotFound, "ram load " + key.hex() + ": not held");
+  return it->second;
+}
+
+Status RamTier::remove(const Key& key) {
+  LoadedFile gone;  // released outside the lock (may free a large buffer)
+  Shard& s = shard(key);
+  std::lock_guard lock(s.mu);
+  auto it = s.files.find(key);
+  if (it != s.files.end()) {
+    gone = std::move(it->second);
+    s.files.erase(it);
+  }
+  return Status::Ok();
+}
+
+Status RamTier::write_hit_count(const Key&, std::uint32_t) { return Status::Ok(); }
 
 std::size_t RamTier::entries() const {
-  std::lock_guard lock(mu_);
-  return data_.size();
+  std::size_t n = 0;
+  for (const Shard& s : shards_) {
+    std::lock_guard lock(s.mu);
+    n += s.files.size();
+  }
+  return n;
 }
 
 }  // namespace kvc::tiers

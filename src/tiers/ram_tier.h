@@ -1,7 +1,10 @@
-// RamTier: KVC files kept in process memory as (prefix, payload) buffers shared
-// with the saver (never copied). Survives nothing. Location is always "".
+// RamTier: KVC files kept in process memory, as the buffers they were built or
+// read into (never copied). Survives nothing. A copy enters RAM verified (built by
+// the saver, or read and verified from a slower tier), so a load hands out the
+// stored buffers and parsed metadata with no CRC pass (cache.md §3).
 #pragma once
 
+#include <array>
 #include <mutex>
 #include <unordered_map>
 
@@ -11,31 +14,29 @@ namespace kvc::tiers {
 
 class RamTier final : public Tier {
  public:
-  RamTier(index::TierId id, std::uint64_t quota_bytes) : Tier(TierKind::kRam, id, quota_bytes) {}
+  explicit RamTier(std::uint64_t quota_bytes) : Tier(TierKind::kRam, quota_bytes) {}
 
   std::string describe() const override { return "ram"; }
 
-  // check(r), store the buffers, mark_linked(r, "") so an expired reservation is
-  // adopted by the sweep rather than leaking the bytes. kCancelled (nothing kept)
-  // when the reservation is lost.
-  Result<std::string> write(index::Index& idx, index::Reservation& r, const Bytes& prefix,
-                            const Bytes& payload) override;
-  // Verifies prefix + payload (CRC and key) and hands out a LoadedFile sharing the
-  // buffers. kNotFound if the key is not held.
-  Result<LoadedFile> load(const index::RowInfo& row) override;
-  Status remove(const index::RowInfo& row) override;
+  // Stores the buffers (and the parsed metadata: parsed from the prefix when
+  // `file.meta` is null). With a guard: still_ours() first, published() after
+  // (kCancelled, nothing kept, when either fails).
+  Status put(const Key& key, const LoadedFile& file, PublishGuard* guard) override;
+  // The stored file: kNotFound if the key is not held.
+  Result<LoadedFile> load(const Key& key) override;
+  Status remove(const Key& key) override;
   // Nothing persistent: a no-op.
-  Status write_hit_count(const index::RowInfo& row, std::uint32_t hits) override;
+  Status write_hit_count(const Key& key, std::uint32_t hits) override;
 
   std::size_t entries() const;
 
  private:
-  struct Stored {
-    Bytes prefix;
-    Bytes payload;
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<Key, LoadedFile> files;
   };
-  mutable std::mutex mu_;
-  std::unordered_map<Key, Stored> data_;
+  Shard& shard(const Key& key) { return shards_[key.bytes[9] % shards_.size()]; }
+  std::array<Shard, 16> shards_;
 };
 
 }  // namespace kvc::tiers

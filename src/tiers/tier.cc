@@ -7,6 +7,7 @@ std::string_view tier_kind_name(TierKind k) {
     case TierKind::kRam: return "ram";
     case TierKind::kRamFile: return "ram_file";
     case TierKind::kDisk: return "disk";
+    case TierKind::kRemote: return "remote";
   }
   return "unknown";
 }

@@ -15,14 +15,15 @@ TEST(Tier, KindNames) {
   EXPECT_EQ(tier_kind_name(TierKind::kRam), "ram");
   EXPECT_EQ(tier_kind_name(TierKind::kRamFile), "ram_file");
   EXPECT_EQ(tier_kind_name(TierKind::kDisk), "disk");
-  RamTier t(3, 100);
+  EXPECT_EQ(tier_kind_name(TierKind::kRemote), "remote");
+  RamTier t(100);
   EXPECT_EQ(t.name(), "ram");
-  EXPECT_EQ(t.id(), 3);
   EXPECT_EQ(t.kind(), TierKind::kRam);
+  EXPECT_EQ(t.quota(), 100u);
 }
 
 TEST(Tier, ChargeCreditForce) {
-  RamTier t(0, 100);
+  RamTier t(100);
   EXPECT_TRUE(t.try_charge(60));
   EXPECT_FALSE(t.try_charge(41));
   EXPECT_EQ(t.used(), 60u);
@@ -44,7 +45,7 @@ TEST(Tier, ChargeCreditForce) {
 // final value equals what was charged minus what was credited.
 TEST(Tier, ConcurrentChargesNeverExceedQuota) {
   constexpr std::uint64_t kQuota = 10'000;
-  RamTier t(0, kQuota);
+  RamTier t(kQuota);
   std::atomic<bool> over{false};
   std::atomic<std::uint64_t> net{0};
   std::vector<std::thread> threads;

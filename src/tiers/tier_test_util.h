@@ -1,16 +1,23 @@
-// Test helpers for the tier tests: valid KVC files and directory listings.
+// Test helpers for the tier tests: valid KVC files, directory listings, a
+// scripted PublishGuard and a collector of scan/watch callbacks.
 #pragma once
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "format/kvc_file.h"
+#include "format/row_info.h"
 #include "io/env.h"
+#include "tiers/file_tier.h"
 #include "tiers/tier.h"
 
 namespace kvc::tiers::testutil {
@@ -21,8 +28,23 @@ struct TestFile {
   Key key;
   std::shared_ptr<std::vector<std::byte>> prefix;   // mutable here so tests can corrupt it
   std::shared_ptr<std::vector<std::byte>> payload;
-  Bytes prefix_bytes() const { return prefix; }
-  Bytes payload_bytes() const { return payload; }
+  // The file as a saver hands it to a tier: both buffers shared (never copied),
+  // with its parsed metadata, or without (then RamTier parses the prefix).
+  LoadedFile loaded(bool with_meta = true) const {
+    struct Buffers {
+      std::shared_ptr<std::vector<std::byte>> prefix, payload;
+    };
+    LoadedFile out;
+    out.bytes.owner = std::make_shared<Buffers>(Buffers{prefix, payload});
+    out.bytes.prefix = std::span<const std::byte>(*prefix);
+    out.bytes.payload = std::span<const std::byte>(*payload);
+    if (with_meta) {
+      auto meta = format::parse_meta(out.bytes.prefix, size());
+      if (!meta.ok()) throw std::runtime_error("test file does not parse");
+      out.meta = std::make_shared<const format::KvcMeta>(std::move(*meta.value));
+    }
+    return out;
+  }
   std::vector<std::byte> whole() const {
     std::vector<std::byte> out(*prefix);
     out.insert(out.end(), payload->begin(), payload->end());
@@ -86,6 +108,69 @@ inline std::size_t count_temp(const std::string& dir) {
   return n;
 }
 
+// Bytes of a LoadedFile, prefix then payload.
+inline std::vector<std::byte> whole_of(const LoadedFile& f) {
+  std::vector<std::byte> out(f.bytes.prefix.begin(), f.bytes.prefix.end());
+  out.insert(out.end(), f.bytes.payload.begin(), f.bytes.payload.end());
+  return out;
+}
+
+// Rows reported by scan / rescan / watch callbacks; safe to fill from the
+// watcher thread.
+struct FoundRow {
+  format::RowInfo row;
+  std::uint32_t hits = 0;
+};
+
+struct Collector {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<Key, FoundRow> added;
+  std::vector<Key> removed;
+  std::function<void(const Key&)> while_adding;  // runs in on_added, outside the lock
+  FileTier::FoundFn found_fn() {
+    return [this](format::RowInfo row, std::uint32_t hits) {
+      if (while_adding) while_adding(row.key);
+      std::lock_guard lock(mu);
+      const Key k = row.key;
+      added[k] = FoundRow{std::move(row), hits};
+      cv.notify_all();
+    };
+  }
+  FileTier::RemovedFn removed_fn() {
+    return [this](const Key& key) {
+      std::lock_guard lock(mu);
+      removed.push_back(key);
+      cv.notify_all();
+    };
+  }
+  // Waits (generously) for a condition; the result, not the time, is asserted.
+  bool wait_for(const std::function<bool()>& pred) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(20), pred);
+  }
+};
+
+// A PublishGuard with scripted answers that counts its calls (the cache's guard
+// asks the index; tiers only see these two questions).
+class ScriptedGuard final : public PublishGuard {
+ public:
+  bool ours = true;       // still_ours() answers this
+  bool keep = true;       // published() answers this
+  int checks = 0;
+  int publications = 0;
+  std::function<void()> on_published;  // runs inside published(), before it answers
+  bool still_ours() override {
+    ++checks;
+    return ours;
+  }
+  bool published() override {
+    ++publications;
+    if (on_published) on_published();
+    return keep;
+  }
+};
+
 inline std::vector<std::byte> bytes_of(std::string_view s) {
   std::vector<std::byte> out(s.size());
   std::transform(s.begin(), s.end(), out.begin(), [](char c) { return static_cast<std::byte>(c); });
@@ -94,36 +179,3 @@ inline std::vector<std::byte> bytes_of(std::string_view s) {
 
 }  // namespace kvc::tiers::testutil
 
-namespace kvc::tiers::testutil {
-
-// Forwards to another Env and runs a hook before sync_dir (to move a clock, say).
-class HookEnv final : public io::Env {
- public:
-  explicit HookEnv(io::Env* base) : base_(base) {}
-  std::function<void()> before_sync_dir;
-
-  Result<std::unique_ptr<io::WritableFile>> new_exclusive_file(const std::string& p, unsigned m) override {
-    return base_->new_exclusive_file(p, m);
-  }
-  Result<std::unique_ptr<io::ReadableFile>> open_readable(const std::string& p) override {
-    return base_->open_readable(p);
-  }
-  Status write_in_place(const std::string& p, std::uint64_t o, std::span<const std::byte> d) override {
-    return base_->write_in_place(p, o, d);
-  }
-  Status link(const std::string& a, const std::string& b) override { return base_->link(a, b); }
-  Status rename(const std::string& a, const std::string& b) override { return base_->rename(a, b); }
-  Status remove(const std::string& p) override { return base_->remove(p); }
-  Status sync_dir(const std::string& d) override {
-    if (before_sync_dir) before_sync_dir();
-    return base_->sync_dir(d);
-  }
-  Status create_dirs(const std::string& d) override { return base_->create_dirs(d); }
-  Result<std::vector<io::DirEntry>> list_dir(const std::string& d) override { return base_->list_dir(d); }
-  Result<std::uint64_t> file_size(const std::string& p) override { return base_->file_size(p); }
-
- private:
-  io::Env* base_;
-};
-
-}  // namespace kvc::tiers::testutil

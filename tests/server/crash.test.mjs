@@ -44,8 +44,10 @@ const MAX_TOKENS_LIMIT = 32;
 // every row written stays (the seeded rows must hit after every restart).
 const COMMON = ['--ctx-size', '2048', '--queue-size', '64', '--max-tokens-limit', String(MAX_TOKENS_LIMIT),
   '--default-max-tokens', '8'];
-const CACHED = (saveTier) => [...COMMON, '--parallel', '2', '--ram-quota', '0', '--ram-file-dir', RAM_FILE, '--ram-file-quota', '512M',
-  '--disk-dir', DISK, '--disk-quota', '1G', '--save-tier', saveTier, '--min-tokens', '16', '--align', '16',
+// The hierarchy ram_file → disk: saves land in ram_file and are written through
+// to disk, so both directories fill in every life.
+const CACHED = () => [...COMMON, '--parallel', '2', '--ram-quota', '0', '--ram-file-dir', RAM_FILE, '--ram-file-quota', '2G',
+  '--disk-dir', DISK, '--disk-quota', '4G', '--min-tokens', '16', '--align', '16',
   '--trim', '0', '--continued-interval', '8'];
 // The reference: one sequence, no file tier, saves off — every request is a cold miss.
 const REFERENCE = [...COMMON, '--parallel', '1', '--saves', 'false', '--disk-dir', 'none',
@@ -147,7 +149,7 @@ const stats = {
   kills: 0, lives: 0, requests_ok: 0, streamed_ok: 0, chat_ok: 0, transport_errors: 0, non200: {},
   temp_pre_restart: 0, temp_cleaned: 0, verify_runs: 0, verify_bad: 0, rows_after_restart: [],
   published_before_kill: 0, seeded_hits: 0, seeded_checks: 0, post_restart_checks: 0, post_restart_hits: 0,
-  compared: 0, exact: 0, near_ties: 0, near_tie_at: [], near_tie_t: {}, unexplained_late: [], mismatches: 0, kill_ms: [],
+  copies_dropped_before_kill: 0, compared: 0, exact: 0, near_ties: 0, near_tie_at: [], near_tie_t: {}, unexplained_late: [], mismatches: 0, kill_ms: [],
 };
 
 let ref;      // the reference server
@@ -266,16 +268,18 @@ function rowDiagnosis(kvc) {
   }
 }
 
-// Polls /v1/cache/rows until `tier` holds at least `n` available rows, nothing is
-// being written and the row count has been stable for 250 ms (a request's saves
-// are reserved before its response, so its rows are then all published).
+// Polls /v1/cache/rows until `tier` holds a copy of at least `n` available rows,
+// nothing is being written (no row writing, no copy pending) and the row count
+// has been stable for 250 ms (a request's saves are reserved before its response,
+// so its rows are then all published).
 async function waitPublished(srv, tier, n) {
   let last = -1;
   for (let i = 0; i < 400; i++) {
     const rows = await allRows(srv);
-    const avail = rows.filter((r) => r.status === 'available' && r.tier === tier);
-    if (avail.length >= n && rows.every((r) => r.status === 'available') && rows.length === last) return avail;
-    last = rows.every((r) => r.status === 'available') ? rows.length : -1;
+    const avail = rows.filter((r) => r.status === 'available' && r.tiers.includes(tier));
+    const settled = rows.every((r) => r.status === 'available' && r.pending.length === 0);
+    if (avail.length >= n && settled && rows.length === last) return avail;
+    last = settled ? rows.length : -1;
     await sleep(250);
   }
   assert.fail(`fewer than ${n} ${tier} rows were published`);
@@ -347,9 +351,12 @@ function checkAfterKill(name, d, pid, published) {
   stats.temp_pre_restart += listing.tmp.length;
   // Every row the server announced as available before the kill is a file now.
   const files = new Set(listing.kvc);
-  for (const row of published.filter((r) => r.tier === name && r.status === 'available')) {
+  for (const row of published.filter((r) => r.tiers.includes(name) && r.status === 'available')) {
     if (files.has(`${row.key}.kvc`)) continue;
+    // A tier near its quota may drop its copy between the listing and the kill
+    // when a copy remains below (eviction without demotion): the row is not lost.
     const elsewhere = Object.values(TIER_DIRS).filter((x) => fs.existsSync(`${x}/${row.key}.kvc`));
+    if (elsewhere.length > 0) { stats.copies_dropped_before_kill = (stats.copies_dropped_before_kill ?? 0) + 1; continue; }
     assert.fail(`${name}: row ${row.key} was available before the kill but its file is gone (seed ${SEED})\n` +
       `row ${JSON.stringify(row)}\nfile in: ${JSON.stringify(elsewhere)}; temp files: ${JSON.stringify(listing.tmp)}\n` +
       `server log tail:\n${killedLog.slice(-3000)}`);
@@ -378,7 +385,7 @@ async function checkAfterRestart(srv, before) {
         `${listing.kvc.length}\n${srv.log}`);
       stats.temp_cleaned += before[name].temps;
     }
-    const indexed = rows.filter((r) => r.tier === name);
+    const indexed = rows.filter((r) => r.tiers.includes(name));
     assert.equal(indexed.length, listing.kvc.length, `${name}: ${indexed.length} rows indexed, ` +
       `${listing.kvc.length} files`);
     const tier = st.tiers.find((t) => t.name === name);
@@ -431,13 +438,14 @@ test(`kill -9 kvc-server under load ${KILLS} times; kvc verify; restart; rows hi
   ref = await startServer('reference', REFERENCE);
   for (const req of POOL) await reference(req);
 
-  // Seeds: rows published on disk, then on ram_file; each life ends with a kill.
+  // Seeds: two lives each publishing rows (in ram_file, written through to disk);
+  // each life ends with a kill.
   const saveTiers = ['disk', 'ram_file'];
   let before = null;
   for (const tier of saveTiers) {
-    cached = await startServer(`seed-${tier}`, CACHED(tier));
+    cached = await startServer(`seed-${tier}`, CACHED());
     await checkAfterRestart(cached, before);
-    const nBefore = (await allRows(cached)).filter((r) => r.tier === tier).length;
+    const nBefore = (await allRows(cached)).filter((r) => r.tiers.includes(tier)).length;
     for (const i of SEEDS[tier]) {
       const r = await send(cached, POOL[i]);
       assert.equal(r.status, 200, r.text);
@@ -454,8 +462,7 @@ test(`kill -9 kvc-server under load ${KILLS} times; kvc verify; restart; rows hi
   let recent = [];
   let cut = [];
   for (let k = 0; k < KILLS; k++) {
-    const tier = saveTiers[k % 2];  // saves alternate between the two directories
-    cached = await startServer(`life-${k}`, CACHED(tier));
+    cached = await startServer(`life-${k}`, CACHED());
     stats.lives++;
     await checkAfterRestart(cached, before);
     await checkHits(cached, recent, cut);
@@ -490,7 +497,7 @@ test(`kill -9 kvc-server under load ${KILLS} times; kvc verify; restart; rows hi
   }
 
   // Last restart: checks, then a clean stop and a final verify.
-  cached = await startServer('final', CACHED('disk'));
+  cached = await startServer('final', CACHED());
   await checkAfterRestart(cached, before);
   await checkHits(cached, recent, cut);
   const done = await stopServer(cached, 'SIGTERM');

@@ -104,6 +104,11 @@ nlohmann::json to_json(const FileReport& r) {
   j["save_reason_detail"] = mv([](const auto& x) { return x.save_reason_detail; });
   j["has_logits"] = mv([](const auto& x) { return !x.next_token_logits.empty(); });
   j["n_logits"] = mv([](const auto& x) { return x.next_token_logits.size(); });
+  j["position_logits"] = mv([](const auto& x) {
+    json a = json::array();
+    for (const auto& r : x.position_logits) a.push_back({{"position", r.position}, {"n_logits", r.logits.size()}});
+    return a;
+  });
   if (m) {
     json tags = json::array();
     for (const auto& u : m->unknown_tlvs) tags.push_back({{"tag", u.tag}, {"length", u.value.size()}});
@@ -176,6 +181,10 @@ void print_human(const FileReport& r, std::size_t show_tokens, std::ostream& out
     f.add("producer_version", m.producer_version.empty() ? "-" : m.producer_version);
     f.add("save_reason_detail", m.save_reason_detail.empty() ? "-" : m.save_reason_detail);
     f.add("next_token_logits", m.next_token_logits.empty() ? "absent" : std::to_string(m.next_token_logits.size()) + " floats");
+    std::string positions;
+    for (const auto& r : m.position_logits)
+      positions += (positions.empty() ? "" : ", ") + std::to_string(r.position) + " (" + std::to_string(r.logits.size()) + " floats)";
+    f.add("position_logits", positions.empty() ? "absent" : positions);
     std::string unknown;
     for (const auto& u : m.unknown_tlvs) {
       char buf[64];

@@ -164,12 +164,13 @@ Result<DirListing> list_kvc_dir(io::Env& env, const std::string& dir) {
     if (e.is_regular && ends_with(e.name, ".kvc")) {
       out.kvc.push_back(std::move(e));
     } else if (e.is_regular && ends_with(e.name, ".tmp")) {
-      out.temp.push_back(std::move(e));
+      auto size = env.file_size(join_path(dir, e.name));  // 0 when it vanished meanwhile
+      out.temp.push_back(TempFile{std::move(e.name), size.ok() ? *size : 0});
     } else if (e.name != "." && e.name != "..") {
       ++out.other;
     }
   }
-  auto by_name = [](const io::DirEntry& a, const io::DirEntry& b) { return a.name < b.name; };
+  auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };
   std::sort(out.kvc.begin(), out.kvc.end(), by_name);
   std::sort(out.temp.begin(), out.temp.end(), by_name);
   return out;

@@ -61,9 +61,15 @@ struct FileReport {
 // Reads and checks one file. Never throws; never modifies the file.
 FileReport check_file(io::Env& env, const std::string& path, CheckDepth depth);
 
+// A leftover temporary file of an unfinished save.
+struct TempFile {
+  std::string name;
+  std::uint64_t size = 0;
+};
+
 struct DirListing {
   std::vector<io::DirEntry> kvc;   // regular *.kvc files, sorted by name
-  std::vector<io::DirEntry> temp;  // regular *.tmp files (unfinished saves), sorted by name
+  std::vector<TempFile> temp;      // regular *.tmp files (unfinished saves), sorted by name
   std::size_t other = 0;           // anything else (ignored)
 };
 
@@ -73,7 +79,7 @@ Result<DirListing> list_kvc_dir(io::Env& env, const std::string& dir);
 // Every *.kvc file of `dir` checked to `depth` (files that vanished are dropped).
 struct DirReport {
   std::vector<FileReport> files;  // sorted by name
-  std::vector<io::DirEntry> temp;
+  std::vector<TempFile> temp;
 };
 Result<DirReport> check_dir(io::Env& env, const std::string& dir, CheckDepth depth);
 

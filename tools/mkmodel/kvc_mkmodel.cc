@@ -1,4 +1,4 @@
-// kvc-mkmodel: writes a llama GGUF with deterministic random weights, for tests
+// kvc-mkmodel: writes a llama (or Mamba, Gemma-2) GGUF with deterministic random weights, for tests
 // and benchmarks of the engine without downloading a real model.
 #include <CLI/CLI.hpp>
 
@@ -28,12 +28,13 @@ std::string shapes_help() {
 int main(int argc, char** argv) {
   namespace mk = kvc::mkmodel;
   CLI::App app(
-      "kvc-mkmodel: write a llama-architecture GGUF with deterministic random weights.\n"
+      "kvc-mkmodel: write a llama (or Mamba, Gemma-2) GGUF with deterministic random weights.\n"
       "The same arguments always give a byte-identical file. The tokenizer (and so the\n"
       "vocab size) is copied from a vocab-only GGUF: every tokenizer.* key. The weights\n"
       "are small random values: activations stay finite and greedy decoding gives\n"
       "varied tokens, but the model knows no language. Norm weights are F32 ones;\n"
-      "all matrices (embeddings and output included) are of --type.\n"
+      "all matrices (embeddings and output included) are of --type (Mamba's conv,\n"
+      "A, D and bias tensors are F32).\n"
       "Example: kvc-mkmodel --shape tiny --type q8_0 --seed 7 --out /tmp/tiny-q8.gguf",
       "kvc-mkmodel");
   std::string shape_name = "tiny";

@@ -82,21 +82,32 @@ void set_metadata(gguf_context* g, const ModelRequest& r, uint32_t n_vocab) {
   const Shape& s = r.shape;
   const std::string name = "kvc-mkmodel " + std::string(s.name) + " " +
                            std::string(weight_type_name(r.type)) + " seed " + std::to_string(r.seed);
-  gguf_set_val_str(g, "general.architecture", "llama");
+  const std::string arch(arch_name(s.arch));
+  auto key = [&arch](const char* k) { return arch + "." + k; };
+  gguf_set_val_str(g, "general.architecture", arch.c_str());
   gguf_set_val_str(g, "general.name", name.c_str());
   gguf_set_val_str(g, "general.description", "random weights for tests and benchmarks; not a language model");
   gguf_set_val_u32(g, "general.file_type", r.type == WeightType::kF16 ? kFtypeMostlyF16 : kFtypeMostlyQ8_0);
   gguf_set_val_u32(g, "general.quantization_version", GGML_QNT_VERSION);
-  gguf_set_val_u32(g, "llama.vocab_size", n_vocab);
-  gguf_set_val_u32(g, "llama.context_length", s.n_ctx_train);
-  gguf_set_val_u32(g, "llama.embedding_length", s.n_embd);
-  gguf_set_val_u32(g, "llama.block_count", s.n_layer);
-  gguf_set_val_u32(g, "llama.feed_forward_length", s.n_ff);
-  gguf_set_val_u32(g, "llama.attention.head_count", s.n_head);
-  gguf_set_val_u32(g, "llama.attention.head_count_kv", s.n_head_kv);
-  gguf_set_val_u32(g, "llama.rope.dimension_count", s.head_dim());
-  gguf_set_val_f32(g, "llama.rope.freq_base", 10000.0f);
-  gguf_set_val_f32(g, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  gguf_set_val_u32(g, key("vocab_size").c_str(), n_vocab);
+  gguf_set_val_u32(g, key("context_length").c_str(), s.n_ctx_train);
+  gguf_set_val_u32(g, key("embedding_length").c_str(), s.n_embd);
+  gguf_set_val_u32(g, key("block_count").c_str(), s.n_layer);
+  gguf_set_val_u32(g, key("feed_forward_length").c_str(), s.n_ff);
+  gguf_set_val_u32(g, key("attention.head_count").c_str(), s.n_head);
+  gguf_set_val_u32(g, key("attention.head_count_kv").c_str(), s.n_head_kv);
+  if (s.arch != Arch::kMamba) {  // (this key order keeps llama files byte-identical to earlier versions)
+    gguf_set_val_u32(g, key("rope.dimension_count").c_str(), s.head_dim());
+    gguf_set_val_f32(g, key("rope.freq_base").c_str(), 10000.0f);
+  }
+  if (s.arch == Arch::kGemma2) gguf_set_val_u32(g, key("attention.sliding_window").c_str(), s.n_swa);
+  gguf_set_val_f32(g, key("attention.layer_norm_rms_epsilon").c_str(), 1e-5f);
+  if (s.arch == Arch::kMamba) {
+    gguf_set_val_u32(g, key("ssm.conv_kernel").c_str(), s.ssm_d_conv);
+    gguf_set_val_u32(g, key("ssm.inner_size").c_str(), s.ssm_d_inner());
+    gguf_set_val_u32(g, key("ssm.state_size").c_str(), s.ssm_d_state);
+    gguf_set_val_u32(g, key("ssm.time_step_rank").c_str(), s.ssm_dt_rank);
+  }
 }
 
 // Streams the tensor data after the metadata, converting chunk by chunk.
@@ -174,7 +185,11 @@ std::string default_vocab_path() {
 
 Result<ModelInfo> write_model(const ModelRequest& r) {
   const Shape& s = r.shape;
-  if (s.n_head == 0 || s.n_embd % s.n_head != 0 || s.n_head_kv == 0 || s.n_head % s.n_head_kv != 0) {
+  const bool attention_ok =
+      s.n_head != 0 && s.n_embd % s.n_head == 0 && s.n_head_kv != 0 && s.n_head % s.n_head_kv == 0;
+  const bool ssm_ok = s.ssm_d_conv != 0 && s.ssm_d_state != 0 && s.ssm_dt_rank != 0;
+  const bool ok = s.arch == Arch::kMamba ? ssm_ok : attention_ok && (s.arch != Arch::kGemma2 || s.n_swa != 0);
+  if (!ok) {
     return Status(Code::kInvalidArgument, "inconsistent shape " + std::string(s.name));
   }
   if (r.out_path.empty()) return Status(Code::kInvalidArgument, "no output path given");
@@ -186,7 +201,7 @@ Result<ModelInfo> write_model(const ModelRequest& r) {
 
   const std::vector<TensorSpec> plan = plan_tensors(s, n_vocab);
   for (const TensorSpec& t : plan) {
-    if (!t.is_norm && t.ne0 % ggml_blck_size(wtype) != 0) {
+    if (!t.is_f32() && t.ne0 % ggml_blck_size(wtype) != 0) {
       return Status(Code::kInvalidArgument, "tensor " + t.name + " row length " + std::to_string(t.ne0) +
                                                 " is not a multiple of the " +
                                                 std::string(weight_type_name(r.type)) + " block size");
@@ -203,8 +218,8 @@ Result<ModelInfo> write_model(const ModelRequest& r) {
   ModelInfo info;
   info.n_vocab = n_vocab;
   for (const TensorSpec& t : plan) {
-    const ggml_type type = t.is_norm ? GGML_TYPE_F32 : wtype;
-    ggml_tensor* tensor = t.ne1 == 1 && t.is_norm ? ggml_new_tensor_1d(meta_ctx.get(), type, t.ne0)
+    const ggml_type type = t.is_f32() ? GGML_TYPE_F32 : wtype;
+    ggml_tensor* tensor = t.ne1 == 1 && t.is_f32() ? ggml_new_tensor_1d(meta_ctx.get(), type, t.ne0)
                                                   : ggml_new_tensor_2d(meta_ctx.get(), type, t.ne0, t.ne1);
     ggml_set_name(tensor, t.name.c_str());
     gguf_add_tensor(g.get(), tensor);
@@ -241,7 +256,7 @@ Result<ModelInfo> write_model(const ModelRequest& r) {
       return fail(Status(Code::kCorrupt, "internal error: tensor " + plan[i].name + " at offset " +
                                              std::to_string(w.written()) + ", expected " + std::to_string(expect)));
     }
-    const ggml_type type = plan[i].is_norm ? GGML_TYPE_F32 : wtype;
+    const ggml_type type = plan[i].is_f32() ? GGML_TYPE_F32 : wtype;
     if (Status st = write_tensor(w, plan[i], type, r.seed); !st.ok()) return fail(st);
   }
   if (std::fflush(f.get()) != 0) return fail(io_error("cannot write", tmp));

@@ -1,4 +1,4 @@
-// Writes a llama-architecture GGUF with deterministic random weights.
+// Writes a llama, Mamba or Gemma-2 GGUF with deterministic random weights.
 //
 // The same request always produces a byte-identical file (the weights come from a
 // seeded generator keyed by tensor name, nothing depends on time or threads).

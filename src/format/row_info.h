@@ -1,0 +1,36 @@
+// The facts of a saved row that an index keeps: everything a KVC file says about
+// itself that lookups need, without the payload, the prompt text or the logits.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "format/kvc_file.h"
+#include "kvc/key.h"
+
+namespace kvc::format {
+
+using TokenList = std::shared_ptr<const std::vector<std::uint32_t>>;
+
+struct RowInfo {
+  Key key;
+  KeyNamespace ns;
+  std::uint64_t size = 0;  // bytes of the whole KVC file
+  KvcHeader header;        // as written (hit_count there is the value at save/scan)
+  TokenList tokens;        // never null for an available row
+};
+
+// The row a valid file describes (its key recomputed from the TLVs); moves the
+// token list out of `meta`.
+inline RowInfo row_info_from(KvcMeta&& meta, std::uint64_t file_size) {
+  RowInfo r;
+  r.key = meta.key();
+  r.ns = meta.key_namespace();
+  r.size = file_size;
+  r.header = meta.header;
+  r.tokens = std::make_shared<const std::vector<std::uint32_t>>(std::move(meta.tokens));
+  return r;
+}
+
+}  // namespace kvc::format
