@@ -83,6 +83,12 @@ struct ResponseContext {
   bool post_sampling_probs = false;
 };
 
+// The cached tokens llama-server would report: it always decodes the prompt's
+// last token, so at most prompt_tokens - 1 (a 77-token prompt sent twice: 76).
+// kvc may reuse all of them (the row's stored logits: kvc.cached_tokens and
+// kvc.logits_from_cache say so); usage and timings speak llama-server's count,
+// and timings.prompt_n is the rest of the prompt.
+std::size_t llama_cached_tokens(const RequestReport& r);
 // usage: prompt_tokens, completion_tokens, total_tokens, prompt_tokens_details.cached_tokens.
 Json usage_json(const RequestReport& r);
 // llama-server's timings: cache_n, prompt_n, prompt_ms, prompt_per_token_ms,

@@ -42,11 +42,15 @@ std::string_view openai_finish_reason(FinishReason r, bool has_tool_calls) {
   return has_tool_calls ? "tool_calls" : "stop";
 }
 
+std::size_t llama_cached_tokens(const RequestReport& r) {
+  return r.prompt_tokens == 0 ? 0 : std::min(r.cached_tokens, r.prompt_tokens - 1);
+}
+
 Json usage_json(const RequestReport& r) {
   return Json{{"prompt_tokens", r.prompt_tokens},
               {"completion_tokens", r.generated_tokens},
               {"total_tokens", r.prompt_tokens + r.generated_tokens},
-              {"prompt_tokens_details", {{"cached_tokens", r.cached_tokens}}}};
+              {"prompt_tokens_details", {{"cached_tokens", llama_cached_tokens(r)}}}};
 }
 
 Json timings_json(const RequestReport& r) {
@@ -57,11 +61,13 @@ Json timings_json(const RequestReport& r) {
   const std::size_t steps = r.generated_tokens > 0 ? r.generated_tokens - 1 : 0;
   auto per_token = [](double ms, std::size_t n) { return n > 0 ? ms / static_cast<double>(n) : 0.0; };
   auto per_second = [](double ms, std::size_t n) { return ms > 0 && n > 0 ? 1e3 * static_cast<double>(n) / ms : 0.0; };
-  return Json{{"cache_n", r.cached_tokens},
-              {"prompt_n", r.prefilled_tokens},
+  const std::size_t cache_n = llama_cached_tokens(r);
+  const std::size_t prompt_n = r.prompt_tokens - cache_n;
+  return Json{{"cache_n", cache_n},
+              {"prompt_n", prompt_n},
               {"prompt_ms", prompt_ms},
-              {"prompt_per_token_ms", per_token(prompt_ms, r.prefilled_tokens)},
-              {"prompt_per_second", per_second(prompt_ms, r.prefilled_tokens)},
+              {"prompt_per_token_ms", per_token(prompt_ms, prompt_n)},
+              {"prompt_per_second", per_second(prompt_ms, prompt_n)},
               {"predicted_n", r.generated_tokens},
               {"predicted_ms", predicted_ms},
               {"predicted_per_token_ms", per_token(predicted_ms, steps)},

@@ -219,6 +219,25 @@ CompletionResult sample_result() {
 
 const ResponseContext kCtx{"cmpl-1", 5, "tinyllama-2", "b1-abc-kvc0.1.0", false};
 
+TEST(Responses, AWholePromptFromTheCacheCountsLikeLlamaServer) {
+  // kvc reused all 77 tokens (the row's stored logits); llama-server would have
+  // decoded the last one: usage and timings say 76 cached, 1 processed.
+  CompletionResult res = sample_result();
+  res.report.prompt_tokens = 77;
+  res.report.cached_tokens = 77;
+  res.report.prefilled_tokens = 0;
+  res.report.logits_from_cache = true;
+  Json j = completion_response(ResponseContext{"cmpl-1", 5, "m", "fp", false}, res);
+  EXPECT_EQ(j["usage"]["prompt_tokens_details"]["cached_tokens"], 76);
+  EXPECT_EQ(j["timings"]["cache_n"], 76);
+  EXPECT_EQ(j["timings"]["prompt_n"], 1);
+  EXPECT_EQ(j["kvc"]["cached_tokens"], 77);  // kvc's own report says what happened
+  EXPECT_EQ(j["kvc"]["logits_from_cache"], true);
+  res.report.prompt_tokens = 0;
+  res.report.cached_tokens = 0;
+  EXPECT_EQ(llama_cached_tokens(res.report), 0u);
+}
+
 TEST(Responses, CompletionCarriesUsageTimingsFingerprintAndKvc) {
   CompletionResult res = sample_result();
   Json j = completion_response(kCtx, res);

@@ -68,7 +68,7 @@ test('tool calls round-trip: tools → tool_calls → tool message → answer, w
   const brace = await tokenId('{');
   const ask = [{ role: 'user', content: 'What is the weather in Paris?' }];
   const req = { model: 'any-name', messages: ask, tools: TOOLS, tool_choice: 'required', temperature: 0,
-    max_tokens: 64, logit_bias: { [brace]: 30 } };
+    max_tokens: 256, logit_bias: { [brace]: 30 } };
   const first = await client.chat.completions.create(req);
   const choice = first.choices[0];
   assert.equal(choice.finish_reason, 'tool_calls', JSON.stringify(first));
