@@ -28,6 +28,8 @@ App::App(ServerConfig c, Engine& e)
   defaults.n_predict = config.default_max_tokens;
   defaults.n_parallel = config.parallel;
   system_fingerprint = llama_build_info() + "-kvc" + KVC_VERSION;
+  start_time_unix = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string App::new_id(const char* prefix) {
@@ -91,7 +93,7 @@ HttpServerOptions http_options(const ServerConfig& c) {
   o.keep_alive_timeout = std::chrono::milliseconds(c.keep_alive_timeout_ms);
   o.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
   o.max_connections = static_cast<std::size_t>(c.max_connections);
-  o.response_fields = cors_fields;
+  o.response_fields = [origins = c.cors_origins](const HttpRequest& head) { return cors_fields(origins, head); };
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   o.io_threads = c.http_threads > 0 ? c.http_threads : static_cast<int>(std::min(cores, 2u));
   // Every admitted generation request (running or queued) holds a worker while it
@@ -100,11 +102,35 @@ HttpServerOptions http_options(const ServerConfig& c) {
   return o;
 }
 
-HttpFields cors_fields(const HttpRequest& head) {
-  // llama-server's defaults (--cors-origins "*" with credentials): the request's
-  // Origin is echoed, so a browser may send credentials.
+namespace {
+
+bool localhost_origin(std::string_view origin) {
+  // scheme://host[:port]: the host is localhost, 127.0.0.1 or [::1].
+  const std::size_t scheme = origin.find("://");
+  if (scheme == std::string_view::npos) return false;
+  std::string_view host = origin.substr(scheme + 3);
+  host = host.substr(0, host.find('/'));
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(0, host.find(']') + 1);
+  } else {
+    host = host.substr(0, host.find(':'));
+  }
+  return host == "localhost" || host == "127.0.0.1" || host == "[::1]";
+}
+
+}  // namespace
+
+HttpFields cors_fields(const std::string& origins, const HttpRequest& head) {
   const std::string_view origin = head.header("Origin");
-  HttpFields f{{"Access-Control-Allow-Origin", origin.empty() ? "*" : std::string(origin)}};
+  HttpFields f;
+  if (origins == "*") {
+    // With credentials allowed, "*" is not accepted by browsers: the Origin is echoed.
+    f.emplace_back("Access-Control-Allow-Origin", origin.empty() ? "*" : std::string(origin));
+  } else if (origins == "localhost") {
+    if (!origin.empty() && localhost_origin(origin)) f.emplace_back("Access-Control-Allow-Origin", std::string(origin));
+  } else {
+    f.emplace_back("Access-Control-Allow-Origin", origins);
+  }
   if (head.method == "OPTIONS") {
     f.emplace_back("Access-Control-Allow-Credentials", "true");
     f.emplace_back("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");

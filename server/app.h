@@ -35,6 +35,7 @@ struct App {
   GenerationDefaults defaults;          // what a request that names nothing gets (--temp, --seed, -n, …)
   std::string system_fingerprint;       // llama_build_info() (+ "-kvc" version)
   std::atomic<std::uint64_t> next_id{0};
+  std::int64_t start_time_unix = 0;     // /metrics' Process-Start-Time-Unix header
 
   // "cmpl-…" / "chatcmpl-…": unique within this process.
   std::string new_id(const char* prefix);
@@ -54,10 +55,12 @@ HttpResponse http_error(int status, const std::string& message, const std::strin
 // constant time; 'X-Api-Key: KEY' too, like llama-server) and the media type (multipart bodies get 415).
 std::optional<HttpResponse> check_head(const App& app, const HttpRequest& head, const Router::Match& match);
 
-// CORS fields of every response (llama-server's): Access-Control-Allow-Origin
-// echoes the request's Origin ("*" without one); an OPTIONS preflight also gets
+// CORS fields of every response (llama-server's): with `origins` "*" the
+// Access-Control-Allow-Origin echoes the request's Origin ("*" without one);
+// "localhost": only an Origin on localhost, 127.0.0.1 or [::1] is echoed (none
+// otherwise); else `origins` itself. An OPTIONS preflight also gets
 // Allow-Credentials, Allow-Methods and Allow-Headers.
-HttpFields cors_fields(const HttpRequest& head);
+HttpFields cors_fields(const std::string& origins, const HttpRequest& head);
 
 // The HTTP server's options from the config (limits, deadlines, threads, CORS).
 HttpServerOptions http_options(const ServerConfig& c);

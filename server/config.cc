@@ -248,6 +248,9 @@ const std::vector<OptionDef>& compat_option_defs() {
       {"chat-template-file", "File holding the chat template", text(&C::chat_template_file), "PATH"},
       {"reasoning-format", "Where thinking goes: auto, deepseek, deepseek-legacy or none [auto]",
        text(&C::reasoning_format)},
+      {"cors-origins", "CORS: the Access-Control-Allow-Origin policy: * (the request's Origin is echoed), "
+                       "localhost (only localhost origins are echoed) or a fixed origin [*]",
+       text(&C::cors_origins), "ORIGINS"},
       {"prefill-assistant", "Continue a trailing assistant message [true]", boolean(&C::prefill_assistant), "BOOL"},
       {"temp", "Default temperature [0.8]", real(&C::temp), "F"},
       {"seed", "Default seed; -1 = a random seed per request [-1]", integer(&C::seed), "N"},
@@ -409,6 +412,7 @@ Status validate_compat(const ServerConfig& c) {
   if (!(c.top_p >= 0 && c.top_p <= 1)) return err("--top-p: must be between 0 and 1");
   if (!(c.min_p >= 0 && c.min_p <= 1)) return err("--min-p: must be between 0 and 1");
   if (!(c.repeat_penalty > 0)) return err("--repeat-penalty: must be > 0");
+  if (c.cors_origins.empty()) return err("--cors-origins: give *, localhost or an origin (scheme://host[:port])");
   if (c.repeat_last_n < -1) return err("--repeat-last-n: must be -1 (the context) or >= 0");
   if (model_aliases(c, "x").empty()) return err("--model-alias (-a): no name in '" + c.model_alias + "'");
   return Status::Ok();

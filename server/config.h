@@ -89,7 +89,8 @@ struct ServerConfig {
   float frequency_penalty = 0.0f;
   bool metrics = false;          // llama-server's --metrics (kvc serves /metrics regardless)
   bool slots = true;             // GET /slots (llama-server's --slots / --no-slots)
-  bool verbose = false;
+  bool verbose = false;          // also: responses carry llama-server's "__verbose" object
+  std::string cors_origins = "*";  // "*", "localhost" or one origin (llama-server's --cors-origins)
   // HTTP limits (docs/api-server.md "Limits"): what one connection may cost.
   // Durations are in milliseconds here; the flags take "10s", "500ms", "2m" or
   // plain seconds.

@@ -293,6 +293,20 @@ TEST(LlamaFlags, ShortFormsAndLongNames) {
   EXPECT_EQ(s.max_tokens, 32);
 }
 
+TEST(LlamaFlags, CorsOriginsAndVerbose) {
+  auto c = parse_env({"--cors-origins", "localhost", "--verbose"}, {});
+  ASSERT_TRUE(c.run) << c.message;
+  EXPECT_EQ(c.config.cors_origins, "localhost");
+  EXPECT_TRUE(c.config.verbose);
+  EXPECT_EQ(parse_env({}, {}).config.cors_origins, "*");
+  auto e = parse_env({}, {{"LLAMA_ARG_CORS_ORIGINS", "https://app.example"}});
+  ASSERT_TRUE(e.run) << e.message;
+  EXPECT_EQ(e.config.cors_origins, "https://app.example");
+  auto bad = parse_env({"--cors-origins", ""}, {});
+  EXPECT_FALSE(bad.run);
+  EXPECT_NE(bad.message.find("--cors-origins"), std::string::npos) << bad.message;
+}
+
 TEST(LlamaFlags, EqualsFormsBooleansAndDefaults) {
   auto c = parse_env({"--n-gpu-layers=7", "--alias=x", "--no-jinja", "--embedding", "--pooling", "mean",
                       "--n-predict", "-1", "-cb", "--no-context-shift", "--offline", "--no-ui"},

@@ -123,6 +123,7 @@ const std::vector<LlamaFlag>& flags() {
       {{"--host"}, "LLAMA_ARG_HOST", Kind::kValue, "host"},
       {{"--port"}, "LLAMA_ARG_PORT", Kind::kValue, "port"},
       {{"--api-key"}, "LLAMA_API_KEY", Kind::kValue, "api-key"},
+      {{"--cors-origins"}, "LLAMA_ARG_CORS_ORIGINS", Kind::kValue, "cors-origins"},
       {{"--threads-http"}, "LLAMA_ARG_THREADS_HTTP", Kind::kValue, "http-threads", "", "", http_threads},
       {{"--metrics"}, "LLAMA_ARG_ENDPOINT_METRICS", Kind::kSet, "metrics", "true"},
       {{"--slots"}, "LLAMA_ARG_ENDPOINT_SLOTS", Kind::kSet, "slots", "true"},

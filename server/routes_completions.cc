@@ -87,7 +87,6 @@ std::optional<ApiError> prepare(App& app, Prepared& p, const ChatRequest* chat_r
     return std::nullopt;
   };
   if (p.chat) {
-    p.prompt_text = p.chat->prompt;
     if (auto e = tokenize_text(p.chat->prompt)) return e;
   } else {
     auto prompts = parse_prompts(p.prompt, "prompt");
@@ -97,18 +96,18 @@ std::optional<ApiError> prepare(App& app, Prepared& p, const ChatRequest* chat_r
       return bad_request("'prompt' holds several prompts; send one per request", "prompt", "unsupported_value");
     const PromptInput& in = list.front();
     if (in.pieces.size() == 1 && std::holds_alternative<std::string>(in.pieces.front())) {
-      p.prompt_text = std::get<std::string>(in.pieces.front());
-      if (auto e = tokenize_text(p.prompt_text)) return e;
+      if (auto e = tokenize_text(std::get<std::string>(in.pieces.front()))) return e;
     } else {
       out.prompt_tokens = tokenize_prompt(in, true, [&app](const std::string& t, bool special) {
         auto ids = app.engine.tokenize(t, special);
         return ids.ok() ? ids.value() : std::vector<std::int32_t>{};
       });
-      auto text = app.engine.detokenize(*out.prompt_tokens);
-      if (text.ok()) p.prompt_text = std::move(text.value());
     }
   }
   const std::size_t n = out.prompt_tokens->size();
+  // Native responses echo the prompt as llama-server does: its tokens detokenized
+  // (BOS included, "<s> …").
+  if (auto text = app.engine.detokenize(*out.prompt_tokens); text.ok()) p.prompt_text = std::move(text.value());
   if (n == 0) return bad_request("the prompt is empty", prompt_field(p));
   if (n >= limit) return exceed_context_error(n, limit, prompt_field(p));
   return std::nullopt;
@@ -144,19 +143,48 @@ NativeContext native_context(const App& app, const Prepared& p) {
   return c;
 }
 
-// The whole response of a finished request.
+// llama-server's response_fields: only the listed paths ("a/b" is b inside a),
+// flat, each under its path.
+Json only_fields(const Json& full, const std::vector<std::string>& paths) {
+  Json out = Json::object();
+  for (const std::string& path : paths) {
+    const Json* cur = &full;
+    std::size_t start = 0;
+    bool found = true;
+    while (found) {
+      const std::size_t slash = path.find('/', start);
+      const std::string key = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+      found = cur->is_object() && cur->contains(key);
+      if (found) cur = &cur->at(key);
+      if (slash == std::string::npos) break;
+      start = slash + 1;
+    }
+    if (found) out[path] = *cur;
+  }
+  return out;
+}
+
+// The whole response of a finished request. With --verbose the OpenAI shapes
+// carry llama-server's "__verbose" object (the native response).
 std::variant<Json, ApiError> whole_response(App& app, const Prepared& p, const CompletionResult& r) {
+  Json j;
   switch (p.shape) {
-    case StreamShape::kOaiCompletion: return completion_response(response_context(app, p), r);
-    case StreamShape::kNative: return native_completion_json(native_context(app, p), r, p.params, false);
+    case StreamShape::kOaiCompletion: j = completion_response(response_context(app, p), r); break;
+    case StreamShape::kNative: {
+      j = native_completion_json(native_context(app, p), r, p.params, false);
+      if (!p.params.response_fields.empty()) return only_fields(j, p.params.response_fields);
+      return j;
+    }
     case StreamShape::kOaiChat: {
       ChatOutputParser parser = app.engine.chat_parser(*p.chat);
       auto out = parser.update(r.text, false);
       if (!out.ok()) return engine_error(out.status());
-      return chat_response(response_context(app, p), r, parser.output());
+      j = chat_response(response_context(app, p), r, parser.output());
+      break;
     }
   }
-  return Json::object();
+  if (app.config.verbose) j["__verbose"] = native_completion_json(native_context(app, p), r, p.params, false);
+  return j;
 }
 
 void run(App& app, Prepared prep, const std::shared_ptr<Exchange>& ex) {

@@ -50,7 +50,9 @@ void add_info_routes(Router& router, App& app) {
     const Engine::DecodeStats d = app.engine.decode_stats();
     text += app.metrics.render_llama(app.queue.running(), app.queue.waiting(),
                                      ServerMetrics::DecodeStats{d.n_decode_total, d.busy_slots_total});
-    ex->respond(HttpResponse::text(200, std::move(text), "text/plain; version=0.0.4; charset=utf-8"));
+    HttpResponse res = HttpResponse::text(200, std::move(text), "text/plain; version=0.0.4; charset=utf-8");
+    res.set("Process-Start-Time-Unix", std::to_string(app.start_time_unix));  // llama-server's
+    ex->respond(std::move(res));
   }, {.run_on = RunOn::kWorker});
 }
 
