@@ -49,6 +49,9 @@ struct Prepared {
   std::optional<ChatPrompt> chat;
   std::string prompt_text;
   CompletionRequest creq;
+  // /completion with several prompts (not streamed): the others, run in turn.
+  std::vector<std::vector<std::int32_t>> more_prompts;
+  bool several_allowed = false;
 };
 
 const char* prompt_field(const Prepared& p) { return p.shape == StreamShape::kOaiChat ? "messages" : "prompt"; }
@@ -92,8 +95,20 @@ std::optional<ApiError> prepare(App& app, Prepared& p, const ChatRequest* chat_r
     auto prompts = parse_prompts(p.prompt, "prompt");
     if (auto* e = std::get_if<ApiError>(&prompts)) return *e;
     const auto& list = std::get<std::vector<PromptInput>>(prompts);
-    if (list.size() != 1)
-      return bad_request("'prompt' holds several prompts; send one per request", "prompt", "unsupported_value");
+    if (list.empty()) return bad_request("the prompt is empty", "prompt");
+    if (list.size() != 1 && (!p.several_allowed || p.params.stream))
+      return bad_request("'prompt' holds several prompts; send one per request" +
+                             std::string(p.several_allowed ? " when streaming" : " (or use /completion)"),
+                         "prompt", "unsupported_value");
+    for (std::size_t i = 1; i < list.size(); ++i) {
+      std::vector<std::int32_t> ids = tokenize_prompt(list[i], true, [&app](const std::string& t, bool special) {
+        auto r = app.engine.tokenize(t, special);
+        return r.ok() ? r.value() : std::vector<std::int32_t>{};
+      });
+      if (ids.empty()) return bad_request("prompt " + std::to_string(i) + " is empty", "prompt");
+      if (ids.size() >= limit) return exceed_context_error(ids.size(), limit, "prompt");
+      p.more_prompts.push_back(std::move(ids));
+    }
     const PromptInput& in = list.front();
     if (in.pieces.size() == 1 && std::holds_alternative<std::string>(in.pieces.front())) {
       if (auto e = tokenize_text(std::get<std::string>(in.pieces.front()))) return e;
@@ -198,6 +213,27 @@ void run(App& app, Prepared prep, const std::shared_ptr<Exchange>& ex) {
     if (entry.refusal != AdmissionQueue::Refusal::kCancelled) return send_error(ex, refusal(entry.refusal, app));
     return gone() ? void() : send_error(ex, timed_out(app));
   }
+  if (!prep.params.stream && !prep.more_prompts.empty()) {
+    // Several prompts: llama-server's array of results, one per prompt, in order.
+    Json all = Json::array();
+    std::vector<std::vector<std::int32_t>> prompts{*creq.prompt_tokens};
+    for (auto& more : prep.more_prompts) prompts.push_back(std::move(more));
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+      CompletionRequest one = creq;
+      one.prompt_tokens = std::move(prompts[i]);
+      Result<CompletionResult> r = app.engine.complete(std::move(one));
+      record(app, r);
+      if (ex->cancel_flag()->load()) return gone() ? void() : send_error(ex, timed_out(app));
+      if (!r.ok()) return send_error(ex, engine_error(r.status()));
+      auto body = whole_response(app, prep, r.value());
+      if (auto* e = std::get_if<ApiError>(&body)) return send_error(ex, *e);
+      Json j = std::move(std::get<Json>(body));
+      j["index"] = i;
+      all.push_back(std::move(j));
+    }
+    entry.ticket.release();
+    return send_json(ex, 200, all);
+  }
   if (!prep.params.stream) {
     Result<CompletionResult> r = app.engine.complete(std::move(creq));
     entry.ticket.release();
@@ -234,12 +270,25 @@ void handle_openai(App& app, bool chat, HttpRequest& http_req, const std::shared
   run(app, std::move(prep), ex);
 }
 
+// POST /chat/completions/input_tokens: the prompt's token count, nothing generated.
+void count_chat_tokens(App& app, HttpRequest& http_req, const std::shared_ptr<Exchange>& ex) {
+  auto parsed = parse_openai_request(http_req.body, true);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(ex, *e);
+  OpenAiRequest& oai = std::get<OpenAiRequest>(parsed);
+  Prepared prep;
+  prep.shape = StreamShape::kOaiChat;
+  prep.llama_params = std::move(oai.llama_params);
+  if (auto e = prepare(app, prep, &oai.chat_request)) return send_error(ex, *e);
+  send_json(ex, 200, {{"input_tokens", prep.creq.prompt_tokens->size()}});
+}
+
 void handle_native(App& app, HttpRequest& http_req, const std::shared_ptr<Exchange>& ex) {
   auto parsed = parse_native_completion(http_req.body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return send_error(ex, *e);
   NativeCompletionRequest& n = std::get<NativeCompletionRequest>(parsed);
   Prepared prep;
   prep.shape = StreamShape::kNative;
+  prep.several_allowed = true;
   prep.prompt = n.llama_params.at("prompt");
   prep.llama_params = std::move(n.llama_params);
   if (auto e = prepare(app, prep, nullptr)) return send_error(ex, *e);
@@ -260,6 +309,8 @@ void add_completion_routes(Router& router, App& app) {
   router.add("POST", {"/v1/chat/completions", "/chat/completions"},
              [&app](HttpRequest& req, const std::shared_ptr<Exchange>& ex) { handle_openai(app, true, req, ex); },
              worker);
+  router.add("POST", {"/v1/chat/completions/input_tokens", "/chat/completions/input_tokens"},
+             [&app](HttpRequest& req, const std::shared_ptr<Exchange>& ex) { count_chat_tokens(app, req, ex); }, worker);
 }
 
 }  // namespace kvc::server

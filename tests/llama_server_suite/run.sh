@@ -20,15 +20,19 @@
 # tests marked slow are left out, as the suite's own tests.sh does by default.
 #
 # Exit: 0 when every test that is not model-dependent passed (--baseline: 0
-# whatever passed, for recording a pass count); 77 (skip) when pytest, requests
+# whatever passed, for recording a pass count; --expect: 0 when every test in
+# expected_passes.txt passed, ctest's mode); 77 (skip) when pytest, requests
 # or wget (python3-pytest, python3-requests, python3-wget) are missing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-[ $# -ge 3 ] || { echo "usage: $0 KVC_SERVER KVC_MKMODEL SUITE_DIR [--baseline] [pytest args…]" >&2; exit 2; }
+[ $# -ge 3 ] || { echo "usage: $0 KVC_SERVER KVC_MKMODEL SUITE_DIR [--baseline|--expect] [pytest args…]" >&2; exit 2; }
 server=$(realpath "$1") mkmodel=$(realpath "$2") suite=$(realpath "$3")
 shift 3
 baseline=""
 if [ "${1:-}" = "--baseline" ]; then baseline=--baseline; shift; fi
+# --expect: the ratchet of ctest (expected_passes.txt): every test listed there
+# must pass; the others are reported.
+if [ "${1:-}" = "--expect" ]; then baseline="--expect $here/expected_passes.txt"; shift; fi
 [ -x "$server" ] || { echo "$0: $server is not an executable kvc-server" >&2; exit 2; }
 [ -f "$suite/utils.py" ] || { echo "$0: $suite has no utils.py (run scripts/llama-build: it installs the suite)" >&2; exit 2; }
 # Debian's interpreter: the packages are Debian's (another python3 may come first on PATH).

@@ -3,13 +3,20 @@
 passes and failures, split into tests that depend on the text of llama.cpp's own
 test models, tests of kvc-server's deliberate differences (both listed with the
 reason in model_dependent.txt) and the rest. Exit 0 when every test of the rest
-passed (or with --baseline, always)."""
+passed (or with --baseline, always). With --expect FILE (one test id a line, as
+printed: file::name[params]; '#' comments): exit 0 when every listed test passed
+(a ratchet: the rest that still fail are listed as known failures, and a listed
+test that fails is a regression)."""
 import sys
 import xml.etree.ElementTree as ET
 
 
 def main():
     xml, baseline = sys.argv[1], "--baseline" in sys.argv
+    expect = None
+    if "--expect" in sys.argv:
+        with open(sys.argv[sys.argv.index("--expect") + 1], encoding="utf-8") as f:
+            expect = {l.rstrip("\n") for l in f if l.strip() and not l.startswith("#")}
     root = ET.parse(xml).getroot()
     rows = []
     for tc in root.iter("testcase"):
@@ -47,6 +54,13 @@ def main():
     print("%d passed, %d failed, %d skipped" % (passed, failed, len(skipped)))
     if baseline:
         return 0
+    if expect is not None:
+        status = {name: st for name, st, _ in rows}
+        regressions = sorted(n for n in expect if status.get(n) != "pass")
+        for n in regressions:
+            print("  REGRESSION (expected to pass): %s [%s]" % (n, status.get(n, "not run")))
+        print("%d of %d expected passes passed" % (len(expect) - len(regressions), len(expect)))
+        return 1 if regressions else 0
     return 0 if all(r[1] != "fail" for r in indep) else 1
 
 
