@@ -74,7 +74,8 @@ std::optional<ApiError> prepare(App& app, Prepared& p, const ChatRequest* chat_r
     return bad_request("'max_tokens' must be at most " + std::to_string(app.limits.max_tokens_limit) +
                            " (--max-tokens-limit), got " + std::to_string(p.params.sampling.max_tokens),
                        "max_tokens");
-  if (p.params.n_cmpl != 1) return bad_request("'n' > 1 is not served yet", "n", "unsupported_value");
+  if (p.params.n_cmpl != 1 && p.params.stream)
+    return bad_request("'n' > 1 is not served when streaming; send n requests", "n", "unsupported_value");
   if (p.chat) apply_chat_prompt(*p.chat, p.params);
   CompletionRequest& out = p.creq;
   out.sampling = p.params.sampling;
@@ -213,26 +214,47 @@ void run(App& app, Prepared prep, const std::shared_ptr<Exchange>& ex) {
     if (entry.refusal != AdmissionQueue::Refusal::kCancelled) return send_error(ex, refusal(entry.refusal, app));
     return gone() ? void() : send_error(ex, timed_out(app));
   }
-  if (!prep.params.stream && !prep.more_prompts.empty()) {
-    // Several prompts: llama-server's array of results, one per prompt, in order.
-    Json all = Json::array();
+  if (!prep.params.stream && (!prep.more_prompts.empty() || prep.params.n_cmpl > 1)) {
+    // Several prompts and/or n completions of each, run in turn on this request's
+    // admission: native, llama-server's array of results; OpenAI, one response
+    // whose choices are indexed in order and whose usage adds up.
     std::vector<std::vector<std::int32_t>> prompts{*creq.prompt_tokens};
     for (auto& more : prep.more_prompts) prompts.push_back(std::move(more));
-    for (std::size_t i = 0; i < prompts.size(); ++i) {
-      CompletionRequest one = creq;
-      one.prompt_tokens = std::move(prompts[i]);
-      Result<CompletionResult> r = app.engine.complete(std::move(one));
-      record(app, r);
-      if (ex->cancel_flag()->load()) return gone() ? void() : send_error(ex, timed_out(app));
-      if (!r.ok()) return send_error(ex, engine_error(r.status()));
-      auto body = whole_response(app, prep, r.value());
-      if (auto* e = std::get_if<ApiError>(&body)) return send_error(ex, *e);
-      Json j = std::move(std::get<Json>(body));
-      j["index"] = i;
-      all.push_back(std::move(j));
+    std::vector<Json> bodies;
+    for (auto& prompt : prompts) {
+      for (int k = 0; k < prep.params.n_cmpl; ++k) {
+        CompletionRequest one = creq;
+        one.prompt_tokens = prompt;
+        Result<CompletionResult> r = app.engine.complete(std::move(one));
+        record(app, r);
+        if (ex->cancel_flag()->load()) return gone() ? void() : send_error(ex, timed_out(app));
+        if (!r.ok()) return send_error(ex, engine_error(r.status()));
+        auto body = whole_response(app, prep, r.value());
+        if (auto* e = std::get_if<ApiError>(&body)) return send_error(ex, *e);
+        bodies.push_back(std::move(std::get<Json>(body)));
+      }
     }
     entry.ticket.release();
-    return send_json(ex, 200, all);
+    if (prep.shape == StreamShape::kNative) {
+      Json all = Json::array();
+      for (std::size_t i = 0; i < bodies.size(); ++i) {
+        bodies[i]["index"] = i;
+        all.push_back(std::move(bodies[i]));
+      }
+      return send_json(ex, 200, all);
+    }
+    Json out = bodies.front();
+    out["choices"] = Json::array();
+    std::size_t completion_tokens = 0;
+    for (std::size_t i = 0; i < bodies.size(); ++i) {
+      Json choice = bodies[i]["choices"][0];
+      choice["index"] = i;
+      out["choices"].push_back(std::move(choice));
+      completion_tokens += bodies[i]["usage"]["completion_tokens"].get<std::size_t>();
+    }
+    out["usage"]["completion_tokens"] = completion_tokens;
+    out["usage"]["total_tokens"] = out["usage"]["prompt_tokens"].get<std::size_t>() + completion_tokens;
+    return send_json(ex, 200, out);
   }
   if (!prep.params.stream) {
     Result<CompletionResult> r = app.engine.complete(std::move(creq));
