@@ -33,7 +33,9 @@ void record(App& app, const Result<CompletionResult>& r) {
   if (rep.generated_tokens > 0) app.metrics.time_to_first_token().observe(rep.time_to_first_token_ms / 1000.0);
   if (rep.cached_tokens > 0) app.metrics.restore_time().observe(rep.restore_ms / 1000.0);
   app.metrics.request_duration().observe(rep.total_ms / 1000.0);
-  app.metrics.count_llama(rep.prefilled_tokens, rep.cached_tokens, rep.prefill_ms / 1000.0, rep.generated_tokens,
+  // llama-server's counts, like the response's timings (cache_n ≤ prompt - 1).
+  const std::size_t cached = llama_cached_tokens(rep);
+  app.metrics.count_llama(rep.prompt_tokens - cached, cached, rep.prefill_ms / 1000.0, rep.generated_tokens,
                           std::max(0.0, rep.total_ms - rep.time_to_first_token_ms) / 1000.0,
                           rep.prompt_tokens + rep.generated_tokens);
 }

@@ -181,7 +181,8 @@ test('bad input gets a 4xx with an OpenAI error object naming the problem', asyn
     ['/v1/completions', '{"prompt": "x", "temperature": "hot"}', 400, 'temperature'],
     ['/v1/completions', '{"prompt": "x", "stream": "yes"}', 400, 'stream'],
     ['/v1/completions', '{"prompt": "x", "stop": [1]}', 400, 'stop'],
-    ['/v1/completions', '{"prompt": "x", "n": 3}', 400, 'n'],
+    ['/v1/completions', '{"prompt": "x", "n": 5}', 400, 'n'],  // more than --parallel 4
+    ['/v1/chat/completions', '{"messages": [{"role": "user", "content": "x"}], "n": 2, "stream": true}', 400, 'n'],
     ['/v1/completions', '{"prompt": "x", "parent_key": "xyz"}', 400, 'parent_key'],
     ['/v1/completions', '{"prompt": "x", "parent_key": 5}', 400, 'parent_key'],
     ['/v1/completions', `{"prompt": "x", "parent_key": "${hex}0"}`, 400, 'parent_key'],

@@ -197,6 +197,18 @@ test('logprobs match the sampled tokens, chat and completions, whole and streame
   assert.equal(bad.body.error.param, 'top_logprobs');
 });
 
+test('n > 1: indexed choices, summed usage; several prompts on /completion: an array', async () => {
+  const r = await client.completions.create({ model: 'm', prompt: 'one two', max_tokens: 3, n: 2, temperature: 0 });
+  assert.deepEqual(r.choices.map((c) => c.index), [0, 1]);
+  assert.equal(r.choices[0].text, r.choices[1].text, 'greedy: the same text twice');
+  assert.equal(r.usage.completion_tokens, 6);
+  const many = await call(srv, 'POST', '/completion', { key: KEY, body: { prompt: ['one two', 'three four'], n_predict: 2 } });
+  assert.equal(many.status, 200, many.text);
+  assert.ok(Array.isArray(many.body));
+  assert.deepEqual(many.body.map((x) => x.index), [0, 1]);
+  assert.notEqual(many.body[0].prompt, many.body[1].prompt);
+});
+
 test('stream_options.include_usage: a separate usage chunk with empty choices', async () => {
   const chunks = await collect(await client.chat.completions.create({ model: 'm', temperature: 0, max_tokens: 4,
     messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } }));
