@@ -224,6 +224,7 @@ void run(App& app, Prepared prep, const std::shared_ptr<Exchange>& ex) {
     for (auto& more : prep.more_prompts) prompts.push_back(std::move(more));
     std::vector<Json> bodies;
     for (auto& prompt : prompts) {
+      if (auto text = app.engine.detokenize(prompt); text.ok()) prep.prompt_text = std::move(text.value());
       for (int k = 0; k < prep.params.n_cmpl; ++k) {
         CompletionRequest one = creq;
         one.prompt_tokens = prompt;
