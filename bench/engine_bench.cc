@@ -340,9 +340,12 @@ void run_chat(const Config& c, const fs::path& work, std::vector<ChatConfig>& co
           user += g.words(12);
         }
         msgs.push_back({"user", user});
-        auto text = e->apply_chat_template(msgs, true);
-        auto ids = e->tokenize(*text, true);
-        if (!text.ok() || !ids.ok()) std::exit(1);
+        kvc::ChatRequest chat;
+        chat.messages_json = kvc::chat_messages_json(msgs);
+        auto text = e->apply_chat(chat);
+        if (!text.ok()) std::exit(1);
+        auto ids = e->tokenize(text->prompt, true);
+        if (!ids.ok()) std::exit(1);
         const std::size_t reusable = trace.empty() ? 0 : trace.back().prompt.size() + replies.back().size();
         trace.push_back({*ids, e->tokenize(user, false)->size(), reusable});
         Timed r = run(*e, *ids, c.reply_tokens);

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <thread>
 
+#include "kvc/version.h"
+
 namespace kvc::server {
 namespace {
 
@@ -18,11 +20,16 @@ bool same(std::string_view a, std::string_view b) {  // constant time for equal 
 
 App::App(ServerConfig c, Engine& e)
     : config(std::move(c)), engine(e), queue(config.parallel, config.queue_size), tier_names(server::tier_names(config)) {
-  model_name = config.model_alias.empty() ? engine.model_name() : config.model_alias;
+  model_names = model_aliases(config, engine.model_name());
+  model_name = model_names.front();
   limits.max_tokens_limit = config.max_tokens_limit;
   limits.default_max_tokens = config.default_max_tokens;
-  limits.model_names = {model_name};
-  if (engine.model_name() != model_name) limits.model_names.push_back(engine.model_name());
+  defaults.sampling = default_sampling(config);
+  defaults.n_predict = config.default_max_tokens;
+  defaults.n_parallel = config.parallel;
+  system_fingerprint = llama_build_info() + "-kvc" + KVC_VERSION;
+  start_time_unix = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string App::new_id(const char* prefix) {
@@ -52,12 +59,16 @@ HttpResponse http_error(int status, const std::string& message, const std::strin
 std::optional<HttpResponse> check_head(const App& app, const HttpRequest& head, const Router::Match& match) {
   const bool open = match.route != nullptr && match.route->options.access == Access::kPublic;
   if (!open && !app.config.api_key.empty()) {
-    const std::string_view h = head.header("Authorization");
-    if (h.empty()) {
-      return error_response({401, "missing API key: send 'Authorization: Bearer <key>'", "authentication_error", "",
-                             "missing_api_key"});
+    // llama-server's rules: 'Authorization: Bearer KEY', else 'X-Api-Key: KEY'
+    // (Anthropic clients); the "Bearer " prefix is optional in both.
+    std::string_view given = head.header("Authorization");
+    if (given.empty()) given = head.header("X-Api-Key");
+    if (given.empty()) {
+      return error_response({401, "missing API key: send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'",
+                             "authentication_error", "", "missing_api_key"});
     }
-    if (!same(h, "Bearer " + app.config.api_key)) {
+    if (given.substr(0, 7) == "Bearer ") given.remove_prefix(7);
+    if (!same(given, app.config.api_key)) {
       return error_response({401, "invalid API key", "authentication_error", "", "invalid_api_key"});
     }
   }
@@ -82,6 +93,7 @@ HttpServerOptions http_options(const ServerConfig& c) {
   o.keep_alive_timeout = std::chrono::milliseconds(c.keep_alive_timeout_ms);
   o.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
   o.max_connections = static_cast<std::size_t>(c.max_connections);
+  o.response_fields = [origins = c.cors_origins](const HttpRequest& head) { return cors_fields(origins, head); };
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   o.io_threads = c.http_threads > 0 ? c.http_threads : static_cast<int>(std::min(cores, 2u));
   // Every admitted generation request (running or queued) holds a worker while it
@@ -90,8 +102,45 @@ HttpServerOptions http_options(const ServerConfig& c) {
   return o;
 }
 
+namespace {
+
+bool localhost_origin(std::string_view origin) {
+  // scheme://host[:port]: the host is localhost, 127.0.0.1 or [::1].
+  const std::size_t scheme = origin.find("://");
+  if (scheme == std::string_view::npos) return false;
+  std::string_view host = origin.substr(scheme + 3);
+  host = host.substr(0, host.find('/'));
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(0, host.find(']') + 1);
+  } else {
+    host = host.substr(0, host.find(':'));
+  }
+  return host == "localhost" || host == "127.0.0.1" || host == "[::1]";
+}
+
+}  // namespace
+
+HttpFields cors_fields(const std::string& origins, const HttpRequest& head) {
+  const std::string_view origin = head.header("Origin");
+  HttpFields f;
+  if (origins == "*") {
+    // With credentials allowed, "*" is not accepted by browsers: the Origin is echoed.
+    f.emplace_back("Access-Control-Allow-Origin", origin.empty() ? "*" : std::string(origin));
+  } else if (origins == "localhost") {
+    if (!origin.empty() && localhost_origin(origin)) f.emplace_back("Access-Control-Allow-Origin", std::string(origin));
+  } else {
+    f.emplace_back("Access-Control-Allow-Origin", origins);
+  }
+  if (head.method == "OPTIONS") {
+    f.emplace_back("Access-Control-Allow-Credentials", "true");
+    f.emplace_back("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+    f.emplace_back("Access-Control-Allow-Headers", "*");
+  }
+  return f;
+}
+
 std::string endpoint_label(const Router& router, const std::string& path) {
-  return router.known_path(path) ? path : "other";
+  return router.pattern(path);
 }
 
 }  // namespace kvc::server

@@ -11,8 +11,11 @@
 #include <cstdlib>
 #include <functional>
 #include <limits>
+#include <fstream>
 #include <map>
 #include <sstream>
+
+#include "server/llama_flags.h"
 
 namespace kvc::server {
 namespace {
@@ -41,6 +44,17 @@ Setter integer(T ServerConfig::*field) {
       return bad(opt, v, "an integer");
     }
     c.*field = static_cast<T>(x);
+    return Status::Ok();
+  };
+}
+
+Setter real(float ServerConfig::*field) {
+  return [field](ServerConfig& c, const std::string& opt, const std::string& v) -> Status {
+    char* end = nullptr;
+    errno = 0;
+    const double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || end != v.c_str() + v.size() || errno != 0 || !std::isfinite(x)) return bad(opt, v, "a number");
+    c.*field = static_cast<float>(x);
     return Status::Ok();
   };
 }
@@ -207,12 +221,68 @@ const std::vector<OptionDef>& option_defs() {
   return defs;
 }
 
+// ---- llama-server compatibility (issue 11): the options its flags map onto ----
+const std::vector<OptionDef>& compat_option_defs() {
+  using C = ServerConfig;
+  static const std::vector<OptionDef> defs = {
+      {"ubatch-size", "Physical batch; kvc decodes with ubatch = batch, so it must equal --batch-size [0 = same]",
+       integer(&C::ubatch_size), "N"},
+      {"n-gpu-layers", "Layers offloaded to the GPU, -1 = all (-ngl; needs scripts/llama-build --cuda) [0]",
+       integer(&C::n_gpu_layers), "N"},
+      {"main-gpu", "GPU of --split-mode none/row (-mg) [0]", integer(&C::main_gpu), "N"},
+      {"split-mode", "How to split the model across GPUs: none, layer or row (-sm) [layer]", text(&C::split_mode)},
+      {"flash-attn", "Flash attention: on, off or auto (= on) (-fa) [on]", text(&C::flash_attn)},
+      {"cache-type-k", "KV cache type of K, a ggml type (-ctk) [f16]", text(&C::cache_type_k)},
+      {"cache-type-v", "KV cache type of V, a ggml type (-ctv) [f16]", text(&C::cache_type_v)},
+      {"kv-unified", "One KV buffer shared by all sequences (-kvu; turns sticky sessions off) [false]",
+       boolean(&C::kv_unified), "BOOL"},
+      {"embeddings", "Serve /v1/embeddings (--embedding) [false]", boolean(&C::embeddings), "BOOL"},
+      {"pooling", "Embedding pooling: none, mean, cls, last or rank [the model's]", text(&C::pooling)},
+      {"slot-save-path", "Directory of /slots?action=save|restore files (KVC format) [none: refused]",
+       text(&C::slot_save_path), "PATH"},
+      {"jinja", "Render chat templates with llama.cpp's Jinja engine (needed for tools) [true]", boolean(&C::jinja),
+       "BOOL"},
+      {"chat-template", "Chat template: Jinja text, or with --jinja false a built-in name (chatml, llama3, …) "
+                        "[the model's]",
+       text(&C::chat_template)},
+      {"chat-template-file", "File holding the chat template", text(&C::chat_template_file), "PATH"},
+      {"reasoning-format", "Where thinking goes: auto, deepseek, deepseek-legacy or none [auto]",
+       text(&C::reasoning_format)},
+      {"cors-origins", "CORS: the Access-Control-Allow-Origin policy: * (the request's Origin is echoed), "
+                       "localhost (only localhost origins are echoed) or a fixed origin [*]",
+       text(&C::cors_origins), "ORIGINS"},
+      {"prefill-assistant", "Continue a trailing assistant message [true]", boolean(&C::prefill_assistant), "BOOL"},
+      {"temp", "Default temperature [0.8]", real(&C::temp), "F"},
+      {"seed", "Default seed; -1 = a random seed per request [-1]", integer(&C::seed), "N"},
+      {"top-k", "Default top_k [40]", integer(&C::top_k), "N"},
+      {"top-p", "Default top_p [0.95]", real(&C::top_p), "F"},
+      {"min-p", "Default min_p [0.05]", real(&C::min_p), "F"},
+      {"repeat-penalty", "Default repeat_penalty [1.0]", real(&C::repeat_penalty), "F"},
+      {"repeat-last-n", "Default repeat_last_n; -1 = the context [64]", integer(&C::repeat_last_n), "N"},
+      {"presence-penalty", "Default presence_penalty [0]", real(&C::presence_penalty), "F"},
+      {"frequency-penalty", "Default frequency_penalty [0]", real(&C::frequency_penalty), "F"},
+      {"metrics", "llama-server's --metrics; kvc-server serves /metrics regardless [false]", boolean(&C::metrics),
+       "BOOL"},
+      {"slots", "Serve GET /slots (llama-server's --slots / --no-slots) [true]", boolean(&C::slots), "BOOL"},
+      {"verbose", "Log llama.cpp's messages too [false]", boolean(&C::verbose), "BOOL"},
+  };
+  return defs;
+}
+
+// Every option: kvc's own, then the compatibility block.
+std::vector<const OptionDef*> all_option_defs() {
+  std::vector<const OptionDef*> out;
+  for (const auto& d : option_defs()) out.push_back(&d);
+  for (const auto& d : compat_option_defs()) out.push_back(&d);
+  return out;
+}
+
 const OptionDef* find_def(std::string key) {
   for (char& ch : key) {
     if (ch == '_') ch = '-';
   }
-  for (const auto& d : option_defs()) {
-    if (d.name == key) return &d;
+  for (const OptionDef* d : all_option_defs()) {
+    if (d->name == key) return d;
   }
   return nullptr;
 }
@@ -315,6 +385,71 @@ std::string kvc_cache_dir() {
   return std::string(home != nullptr && *home != '\0' ? home : "/tmp") + "/.cache/kvc";
 }
 
+// ---- llama-server compatibility (issue 11) ----
+namespace {
+Status validate_compat(const ServerConfig& c) {
+  auto err = [](const std::string& m) { return Status(Code::kInvalidArgument, m); };
+  if (c.ubatch_size != 0 && c.ubatch_size != c.batch_size)
+    return err("--ubatch-size (-ub): kvc decodes with ubatch = batch; give the same value as --batch-size (" +
+               std::to_string(c.batch_size) + ")");
+  if (c.n_gpu_layers < -1) return err("--n-gpu-layers (-ngl): must be -1 (all) or >= 0");
+  if (c.main_gpu < 0) return err("--main-gpu (-mg): must be >= 0");
+  if (c.split_mode != "none" && c.split_mode != "layer" && c.split_mode != "row")
+    return err("--split-mode (-sm): '" + c.split_mode + "' is not none, layer or row");
+  if (c.flash_attn != "on" && c.flash_attn != "off" && c.flash_attn != "auto")
+    return err("--flash-attn (-fa): '" + c.flash_attn + "' is not on, off or auto");
+  if (!c.pooling.empty() && c.pooling != "none" && c.pooling != "mean" && c.pooling != "cls" && c.pooling != "last" &&
+      c.pooling != "rank")
+    return err("--pooling: '" + c.pooling + "' is not none, mean, cls, last or rank");
+  if (!c.chat_template.empty() && !c.chat_template_file.empty())
+    return err("--chat-template and --chat-template-file: give one of them");
+  static const char* kFormats[] = {"auto", "deepseek", "deepseek-legacy", "none"};
+  if (std::find(std::begin(kFormats), std::end(kFormats), c.reasoning_format) == std::end(kFormats))
+    return err("--reasoning-format: '" + c.reasoning_format + "' is not auto, deepseek, deepseek-legacy or none");
+  if (!std::isfinite(c.temp) || c.temp < 0) return err("--temp: must be >= 0");
+  if (c.seed < -1 || c.seed > 0xFFFFFFFFll) return err("--seed: must be -1 (random) or in 0..4294967295");
+  if (c.top_k < 0) return err("--top-k: must be >= 0");
+  if (!(c.top_p >= 0 && c.top_p <= 1)) return err("--top-p: must be between 0 and 1");
+  if (!(c.min_p >= 0 && c.min_p <= 1)) return err("--min-p: must be between 0 and 1");
+  if (!(c.repeat_penalty > 0)) return err("--repeat-penalty: must be > 0");
+  if (c.cors_origins.empty()) return err("--cors-origins: give *, localhost or an origin (scheme://host[:port])");
+  if (c.repeat_last_n < -1) return err("--repeat-last-n: must be -1 (the context) or >= 0");
+  if (model_aliases(c, "x").empty()) return err("--model-alias (-a): no name in '" + c.model_alias + "'");
+  return Status::Ok();
+}
+}  // namespace
+
+std::vector<std::string> model_aliases(const ServerConfig& c, const std::string& model_file_name) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char ch : c.model_alias + ",") {
+    if (ch != ',') {
+      cur += ch;
+      continue;
+    }
+    const auto b = cur.find_first_not_of(" \t"), e = cur.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(cur.substr(b, e - b + 1));
+    cur.clear();
+  }
+  if (c.model_alias.empty()) out.push_back(model_file_name);
+  return out;
+}
+
+SamplingParams default_sampling(const ServerConfig& c) {
+  SamplingParams s;
+  s.temperature = c.temp;
+  s.seed = c.seed < 0 ? SamplingParams::kRandomSeed : static_cast<std::uint32_t>(c.seed);
+  s.top_k = c.top_k;
+  s.top_p = c.top_p;
+  s.min_p = c.min_p;
+  s.repeat_penalty = c.repeat_penalty;
+  s.repeat_last_n = c.repeat_last_n;
+  s.presence_penalty = c.presence_penalty;
+  s.frequency_penalty = c.frequency_penalty;
+  s.max_tokens = c.default_max_tokens;
+  return s;
+}
+
 Status validate(const ServerConfig& c) {
   auto err = [](const std::string& m) { return Status(Code::kInvalidArgument, m); };
   if (c.parallel < 1 || c.parallel > 256) return err("--parallel: " + std::to_string(c.parallel) + " is not in 1..256");
@@ -335,8 +470,9 @@ Status validate(const ServerConfig& c) {
   if (Status st = validate_file_mode(c.file_mode); !st.ok()) return err("--file-mode: " + st.message());
   if (c.max_body_bytes < 64) return err("--max-body-bytes: must be at least 64");
   if (c.max_tokens_limit < 1) return err("--max-tokens-limit: must be at least 1");
-  if (c.default_max_tokens < 1 || c.default_max_tokens > c.max_tokens_limit) {
-    return err("--default-max-tokens: must be in 1..--max-tokens-limit (" + std::to_string(c.max_tokens_limit) + ")");
+  if (c.default_max_tokens != -1 && (c.default_max_tokens < 1 || c.default_max_tokens > c.max_tokens_limit)) {
+    return err("--default-max-tokens (-n, --n-predict): must be -1 (until the context is full) or in "
+               "1..--max-tokens-limit (" + std::to_string(c.max_tokens_limit) + ")");
   }
   if (c.queue_size < 0) return err("--queue-size: must be >= 0");
   if (c.http_threads < 0 || c.http_threads > 64) return err("--http-threads: must be in 0..64");
@@ -369,6 +505,7 @@ Status validate(const ServerConfig& c) {
     if (ec != std::errc() || p != v.data() + v.size() || n < 1) return err("--tier-min-tokens: " + tier + "=" + v + ": not a count >= 1");
     if (std::find(names.begin(), names.end(), tier) == names.end()) return err("--tier-min-tokens: tier " + tier + " is not configured");
   }
+  if (Status st = validate_compat(c); !st.ok()) return st;
   SavePolicy p = engine_options(c).cache.policy;
   if (Status st = p.validate(); !st.ok()) {
     return err("policy (--min-tokens, --align, --trim, --continued-interval): " + st.message());
@@ -392,6 +529,18 @@ EngineOptions engine_options(const ServerConfig& c) {
   o.model.n_batch = c.batch_size;
   o.model.n_seq = c.parallel;
   o.model.threads = c.threads;
+  // llama-server compatibility (issue 11)
+  o.model.n_gpu_layers = c.n_gpu_layers;
+  o.model.main_gpu = c.main_gpu;
+  o.model.split_mode = c.split_mode;
+  o.model.flash_attn = c.flash_attn != "off";
+  o.model.type_k = c.cache_type_k;
+  o.model.type_v = c.cache_type_v;
+  o.model.kv_unified = c.kv_unified;
+  o.model.embeddings = c.embeddings;
+  o.model.pooling = c.pooling;
+  o.model.jinja = c.jinja;
+  o.model.chat_template = c.chat_template;
   auto tier = [](TierKind kind, std::string dir, std::uint64_t quota) {
     TierOptions t;
     t.kind = kind;
@@ -442,20 +591,60 @@ EngineOptions engine_options(const ServerConfig& c) {
 }
 
 ConfigOutcome parse_config(int argc, const char* const* argv) {
+  return parse_config(argc, argv, [](const char* name) { return static_cast<const char*>(std::getenv(name)); });
+}
+
+ConfigOutcome parse_config(int argc, const char* const* argv, const std::function<const char*(const char*)>& env) {
   ConfigOutcome out;
+  // llama-server's spellings (issue 11): LLAMA_ARG_* variables act as flags given
+  // before the command line; the command line's llama flags become kvc's own.
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  for (const std::string& a : args) {
+    if (a == "--help-llama") {
+      out.message = llama_flags_help();
+      return out;
+    }
+  }
+  auto from_env = llama_env_args(env);
+  auto translated = translate_llama_args(args);
+  if (!from_env.ok() || !translated.ok()) {
+    out.exit_code = 2;
+    out.message = (!from_env.ok() ? from_env.status() : translated.status()).message();
+    return out;
+  }
+  std::vector<std::string> all{argc > 0 ? argv[0] : "kvc-server"};
+  for (const std::string& e : *from_env) {
+    // "--name=value": dropped when the command line gives --name too (it wins, also
+    // for a repeatable option such as --host, whose values would otherwise add up).
+    const std::string name = e.substr(0, e.find('='));
+    bool overridden = false;
+    for (const std::string& a : *translated) overridden = overridden || a == name || a.rfind(name + "=", 0) == 0;
+    if (!overridden) all.push_back(e);
+  }
+  all.insert(all.end(), translated->begin(), translated->end());
+  std::vector<const char*> cargv;
+  for (const std::string& a : all) cargv.push_back(a.c_str());
+  argc = static_cast<int>(cargv.size());
+  argv = cargv.data();
   CLI::App app{"kvc-server: an OpenAI-compatible llama.cpp server whose prompts stay warm (kvc cache).\n"
                "Options may also come from a TOML file (--config; keys are the option names without '--');\n"
                "flags override the file. Sizes accept suffixes K, M, G, T (powers of 1024)."};
   app.set_help_flag("-h,--help", "Print this help and exit");
   std::string config_file;
   app.add_option("--config", config_file, "TOML file of options (flags override it)")->type_name("FILE");
+  app.add_flag("--help-llama")->description(
+      "List the llama-server flags (and LLAMA_ARG_* variables) kvc-server takes, and how");
   std::map<std::string, std::string> given;
   std::map<std::string, std::vector<std::string>> given_list;
-  for (const auto& d : option_defs()) {
-    if (d.repeat) {
-      app.add_option("--" + d.name, given_list[d.name], d.help)->type_name(d.type)->allow_extra_args(false);
+  for (const OptionDef* d : all_option_defs()) {
+    if (d->repeat) {
+      app.add_option("--" + d->name, given_list[d->name], d->help)->type_name(d->type)->allow_extra_args(false);
     } else {
-      app.add_option("--" + d.name, given[d.name], d.help)->type_name(d.type);
+      // An option may repeat (a LLAMA_ARG_* variable, then the command line): the last wins.
+      app.add_option("--" + d->name, given[d->name], d->help)
+          ->type_name(d->type)
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     }
   }
   std::ostringstream so, se;
@@ -474,18 +663,29 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
       return out;
     }
   }
-  for (const auto& d : option_defs()) {
-    if (app.count("--" + d.name) == 0) continue;
-    std::string value = given[d.name];
-    if (d.repeat) {
+  for (const OptionDef* d : all_option_defs()) {
+    if (app.count("--" + d->name) == 0) continue;
+    std::string value = given[d->name];
+    if (d->repeat) {
       value.clear();
-      for (const auto& v : given_list[d.name]) value += (value.empty() ? "" : "\n") + v;
+      for (const auto& v : given_list[d->name]) value += (value.empty() ? "" : "\n") + v;
     }
-    if (Status st = d.set(c, "--" + d.name, value); !st.ok()) {
+    if (Status st = d->set(c, "--" + d->name, value); !st.ok()) {
       out.exit_code = 2;
       out.message = st.message();
       return out;
     }
+  }
+  if (!c.chat_template_file.empty() && c.chat_template.empty()) {
+    std::ifstream in(c.chat_template_file, std::ios::binary);
+    std::ostringstream text;
+    if (!in || !(text << in.rdbuf())) {
+      out.exit_code = 2;
+      out.message = "--chat-template-file: cannot read " + c.chat_template_file;
+      return out;
+    }
+    c.chat_template = text.str();
+    c.chat_template_file.clear();
   }
   if (Status st = validate(c); !st.ok()) {
     out.exit_code = 2;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,7 +17,9 @@ namespace kvc::server {
 struct ServerConfig {
   // model
   std::string model;  // "" = the generated demo model (created if missing)
-  std::string model_alias;  // name in /v1/models and accepted in "model"; default: file name
+  // Names in /v1/models, comma-separated (the first is the one responses carry);
+  // default: the file name. Any "model" in a request is served (llama-server's way).
+  std::string model_alias;
   int parallel = 4;
   int threads = 1;
   int ctx_size = 8192;  // total cells, shared by the --parallel sequences
@@ -56,6 +59,38 @@ struct ServerConfig {
   int queue_size = 64;
   int shutdown_deadline_ms = 10'000;
 
+  // ---- llama-server compatibility (issue 11): its flags map onto these ----
+  // (server/llama_flags.cc rewrites -m -c -np -t -b -a -n -ngl … and LLAMA_ARG_*.)
+  int ubatch_size = 0;           // 0: = batch_size (kvc decodes with ubatch = batch)
+  int n_gpu_layers = 0;          // -1: all (needs a GPU build: scripts/llama-build --cuda)
+  int main_gpu = 0;
+  std::string split_mode = "layer";
+  std::string flash_attn = "on";  // on, off or auto (auto = on)
+  std::string cache_type_k = "f16";
+  std::string cache_type_v = "f16";
+  bool kv_unified = false;
+  bool embeddings = false;       // /v1/embeddings (a second context with embeddings on)
+  std::string pooling;           // "" = the model's
+  std::string slot_save_path;    // /slots?action=save|restore (empty: refused like llama-server)
+  bool jinja = true;
+  std::string chat_template;       // a Jinja template text (or with --jinja false a built-in name)
+  std::string chat_template_file;  // read into chat_template at start
+  std::string reasoning_format = "auto";
+  bool prefill_assistant = true;   // a trailing assistant message is continued
+  // Sampling defaults of requests that name none (llama-server's).
+  float temp = 0.8f;
+  std::int64_t seed = -1;        // -1: a random seed per request
+  int top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+  float repeat_penalty = 1.0f;
+  int repeat_last_n = 64;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  bool metrics = false;          // llama-server's --metrics (kvc serves /metrics regardless)
+  bool slots = true;             // GET /slots (llama-server's --slots / --no-slots)
+  bool verbose = false;          // also: responses carry llama-server's "__verbose" object
+  std::string cors_origins = "*";  // "*", "localhost" or one origin (llama-server's --cors-origins)
   // HTTP limits (docs/api-server.md "Limits"): what one connection may cost.
   // Durations are in milliseconds here; the flags take "10s", "500ms", "2m" or
   // plain seconds.
@@ -79,7 +114,18 @@ struct ConfigOutcome {
   ServerConfig config;
 };
 
+// Flags (llama-server's spellings included, server/llama_flags.h), the TOML
+// file and LLAMA_ARG_* variables: defaults < file < environment < command line.
 ConfigOutcome parse_config(int argc, const char* const* argv);
+// The same with an injected environment (tests).
+ConfigOutcome parse_config(int argc, const char* const* argv, const std::function<const char*(const char*)>& env);
+
+// ---- llama-server compatibility (issue 11) ----
+// The served model's names: --model-alias split at commas (empty parts
+// dropped), else {model_file_name}.
+std::vector<std::string> model_aliases(const ServerConfig& c, const std::string& model_file_name);
+// The sampling a request gets when it names nothing (--temp, --seed, …).
+SamplingParams default_sampling(const ServerConfig& c);
 
 // "10s", "500ms", "2m", "1.5" (seconds) → milliseconds. Errors name the text.
 Result<std::int64_t> parse_duration_ms(std::string_view text);

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -237,6 +238,175 @@ TEST(ParseConfig, TiersCanBeDisabled) {
   c = parse({"--ram-quota", "0", "--disk-dir", "/tmp/d"});
   ASSERT_TRUE(c.run) << c.message;
   EXPECT_EQ(tier_names(c.config), std::vector<std::string>{"disk"});
+}
+
+
+// ---- llama-server flags and LLAMA_ARG_* (issue 11) ----
+
+ConfigOutcome parse_env(std::vector<std::string> args, std::map<std::string, std::string> env) {
+  args.insert(args.begin(), "kvc-server");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  return parse_config(static_cast<int>(argv.size()), argv.data(), [env](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(LlamaFlags, ShortFormsAndLongNames) {
+  auto c = parse_env({"-m", "/m.gguf", "-c", "4096", "-np", "2", "-t", "3", "-b", "64", "-ub", "64", "-a", "tiny,tiny-2",
+                      "-n", "32", "-ngl", "all", "-mg", "1", "-sm", "row", "--temp", "0.5", "--seed", "42", "--metrics",
+                      "--jinja", "--slot-save-path", "/tmp/slots", "--cache-ram", "512", "--no-slots", "-fa", "off",
+                      "-ctk", "q8_0", "-ctv", "q8_0", "--port", "9001", "--host", "0.0.0.0", "--top-k", "5"},
+                     {});
+  ASSERT_TRUE(c.run) << c.message;
+  const ServerConfig& k = c.config;
+  EXPECT_EQ(k.model, "/m.gguf");
+  EXPECT_EQ(k.ctx_size, 4096);
+  EXPECT_EQ(k.parallel, 2);
+  EXPECT_EQ(k.threads, 3);
+  EXPECT_EQ(k.batch_size, 64);
+  EXPECT_EQ(k.default_max_tokens, 32);
+  EXPECT_EQ(k.n_gpu_layers, -1);
+  EXPECT_EQ(k.main_gpu, 1);
+  EXPECT_EQ(k.split_mode, "row");
+  EXPECT_FLOAT_EQ(k.temp, 0.5f);
+  EXPECT_EQ(k.seed, 42);
+  EXPECT_TRUE(k.metrics);
+  EXPECT_TRUE(k.jinja);
+  EXPECT_FALSE(k.slots);
+  EXPECT_EQ(k.slot_save_path, "/tmp/slots");
+  EXPECT_EQ(k.ram_quota, 512ull << 20);
+  EXPECT_EQ(k.port, 9001);
+  EXPECT_EQ(k.hosts, std::vector<std::string>{"0.0.0.0"});
+  EXPECT_EQ(model_aliases(k, "m.gguf"), (std::vector<std::string>{"tiny", "tiny-2"}));
+  const EngineOptions o = engine_options(k);
+  EXPECT_EQ(o.model.n_gpu_layers, -1);
+  EXPECT_EQ(o.model.main_gpu, 1);
+  EXPECT_EQ(o.model.split_mode, "row");
+  EXPECT_FALSE(o.model.flash_attn);
+  EXPECT_EQ(o.model.type_k, "q8_0");
+  const SamplingParams s = default_sampling(k);
+  EXPECT_FLOAT_EQ(s.temperature, 0.5f);
+  EXPECT_EQ(s.seed, 42u);
+  EXPECT_EQ(s.top_k, 5);
+  EXPECT_EQ(s.max_tokens, 32);
+}
+
+TEST(LlamaFlags, CorsOriginsAndVerbose) {
+  auto c = parse_env({"--cors-origins", "localhost", "--verbose"}, {});
+  ASSERT_TRUE(c.run) << c.message;
+  EXPECT_EQ(c.config.cors_origins, "localhost");
+  EXPECT_TRUE(c.config.verbose);
+  EXPECT_EQ(parse_env({}, {}).config.cors_origins, "*");
+  auto e = parse_env({}, {{"LLAMA_ARG_CORS_ORIGINS", "https://app.example"}});
+  ASSERT_TRUE(e.run) << e.message;
+  EXPECT_EQ(e.config.cors_origins, "https://app.example");
+  auto bad = parse_env({"--cors-origins", ""}, {});
+  EXPECT_FALSE(bad.run);
+  EXPECT_NE(bad.message.find("--cors-origins"), std::string::npos) << bad.message;
+}
+
+TEST(LlamaFlags, EqualsFormsBooleansAndDefaults) {
+  auto c = parse_env({"--n-gpu-layers=7", "--alias=x", "--no-jinja", "--embedding", "--pooling", "mean",
+                      "--n-predict", "-1", "-cb", "--no-context-shift", "--offline", "--no-ui"},
+                     {});
+  ASSERT_TRUE(c.run) << c.message;
+  EXPECT_EQ(c.config.n_gpu_layers, 7);
+  EXPECT_FALSE(c.config.jinja);
+  EXPECT_TRUE(c.config.embeddings);
+  EXPECT_EQ(c.config.pooling, "mean");
+  EXPECT_EQ(c.config.default_max_tokens, -1);
+  EXPECT_EQ(default_sampling(c.config).max_tokens, -1);
+  auto d = parse_env({}, {});
+  ASSERT_TRUE(d.run) << d.message;
+  EXPECT_EQ(d.config.n_gpu_layers, 0);  // CPU unless asked
+  EXPECT_TRUE(d.config.jinja);
+  EXPECT_EQ(default_sampling(d.config).seed, SamplingParams::kRandomSeed);
+  EXPECT_FLOAT_EQ(default_sampling(d.config).temperature, 0.8f);
+  EXPECT_EQ(model_aliases(d.config, "file.gguf"), std::vector<std::string>{"file.gguf"});
+}
+
+TEST(LlamaFlags, EnvironmentUnderTheCommandLine) {
+  auto c = parse_env({"--ctx-size", "2048"}, {{"LLAMA_ARG_CTX_SIZE", "4096"},
+                                               {"LLAMA_ARG_N_PARALLEL", "3"},
+                                               {"LLAMA_ARG_MODEL", "/e.gguf"},
+                                               {"LLAMA_API_KEY", "secret"},
+                                               {"LLAMA_ARG_JINJA", "false"},
+                                               {"LLAMA_ARG_ENDPOINT_METRICS", "1"},
+                                               {"LLAMA_ARG_N_GPU_LAYERS", "auto"},
+                                               {"LLAMA_ARG_CONT_BATCHING", "true"}});
+  ASSERT_TRUE(c.run) << c.message;
+  EXPECT_EQ(c.config.ctx_size, 2048);  // the command line wins
+  EXPECT_EQ(c.config.parallel, 3);
+  EXPECT_EQ(c.config.model, "/e.gguf");
+  EXPECT_EQ(c.config.api_key, "secret");
+  EXPECT_FALSE(c.config.jinja);
+  EXPECT_TRUE(c.config.metrics);
+  EXPECT_EQ(c.config.n_gpu_layers, -1);
+  auto bad = parse_env({}, {{"LLAMA_ARG_HF_REPO", "ggml-org/models"}});
+  EXPECT_FALSE(bad.run);
+  EXPECT_NE(bad.message.find("LLAMA_ARG_HF_REPO"), std::string::npos) << bad.message;
+  EXPECT_NE(bad.message.find("--model"), std::string::npos) << bad.message;
+  auto shift_off = parse_env({}, {{"LLAMA_ARG_CONTEXT_SHIFT", "0"}});
+  EXPECT_TRUE(shift_off.run) << shift_off.message;
+  auto jinja_bad = parse_env({}, {{"LLAMA_ARG_JINJA", "maybe"}});
+  EXPECT_FALSE(jinja_bad.run);
+  EXPECT_NE(jinja_bad.message.find("LLAMA_ARG_JINJA"), std::string::npos);
+}
+
+TEST(LlamaFlags, RefusedFlagsSayWhy) {
+  struct Case {
+    std::vector<std::string> args;
+    const char* mentions;
+  };
+  const Case cases[] = {
+      {{"--hf-repo", "ggml-org/models"}, "--model"},
+      {{"-hf", "x"}, "never downloads"},
+      {{"--context-shift"}, "exceed_context_size_error"},
+      {{"--lora", "a.gguf"}, "LoRA"},
+      {{"--cache-reuse", "256"}, "cache rows"},
+      {{"--cache-ram", "-1"}, "--ram-quota"},
+      {{"-c", "0"}, "--ctx-size"},
+      {{"-ub", "32"}, "--batch-size"},
+      {{"--split-mode", "diagonal"}, "--split-mode"},
+      {{"-fa", "maybe"}, "--flash-attn"},
+      {{"--reasoning-format", "x"}, "--reasoning-format"},
+      {{"-ngl", "many"}, "-ngl"},
+      {{"--jinja=1"}, "takes no value"},
+      {{"-m"}, "needs a value"},
+      {{"--chat-template-file", "/no/such/file"}, "--chat-template-file"},
+      {{"--temp", "-1"}, "--temp"},
+      {{"--seed", "-5"}, "--seed"},
+      {{"-a", " , "}, "--model-alias"},
+      {{"--model-draft", "d.gguf"}, "speculative"},
+      {{"--no-cont-batching"}, "continuously"},
+  };
+  for (const auto& c : cases) {
+    auto o = parse_env(c.args, {});
+    EXPECT_FALSE(o.run) << c.args[0];
+    EXPECT_EQ(o.exit_code, 2) << c.args[0];
+    EXPECT_NE(o.message.find(c.mentions), std::string::npos) << c.args[0] << " → " << o.message;
+  }
+}
+
+TEST(LlamaFlags, ChatTemplateFileIsRead) {
+  const std::string f = write_toml("{{ messages }}");
+  auto c = parse_env({"--chat-template-file", f}, {});
+  ASSERT_TRUE(c.run) << c.message;
+  EXPECT_EQ(c.config.chat_template, "{{ messages }}");
+  EXPECT_EQ(engine_options(c.config).model.chat_template, "{{ messages }}");
+  std::remove(f.c_str());
+  auto both = parse_env({"--chat-template", "chatml", "--chat-template-file", "/x"}, {});
+  EXPECT_FALSE(both.run);
+}
+
+TEST(LlamaFlags, HelpListsThem) {
+  auto h = parse_env({"--help-llama"}, {});
+  EXPECT_FALSE(h.run);
+  EXPECT_EQ(h.exit_code, 0);
+  for (const char* f : {"-ngl", "--n-gpu-layers", "LLAMA_ARG_N_GPU_LAYERS", "--alias", "--cache-ram", "refused"})
+    EXPECT_NE(h.message.find(f), std::string::npos) << f;
 }
 
 TEST(ParseConfig, HttpLimitsAndSeveralHosts) {

@@ -44,8 +44,13 @@ struct Route {
 class Router {
  public:
   // Registers `handler` for `method` on every path of `paths` (exact match, no
-  // percent-decoding). A path+method registered twice is a programming error (aborts).
+  // percent-decoding). A path ending in "/*" is a prefix: "/slots/*" matches
+  // "/slots/0" (any non-empty rest; exact paths win). A path+method registered
+  // twice is a programming error (aborts).
   void add(std::string method, std::vector<std::string> paths, Handler handler, RouteOptions options = {});
+  // Registers `handler` for `method` on every path, known or not, that has no
+  // route of its own for that method (e.g. OPTIONS, the CORS preflight).
+  void add_any_path(std::string method, Handler handler, RouteOptions options = {});
 
   struct Match {
     const Route* route = nullptr;  // null: no route for this method and path
@@ -56,11 +61,18 @@ class Router {
 
   // Every path with a route (for metrics labels; unknown paths count as "other").
   bool known_path(std::string_view path) const;
+  // The registered path a request path is routed by ("/slots/*" for "/slots/0"),
+  // "other" for unknown paths: a bounded metrics label.
+  std::string pattern(std::string_view path) const;
 
  private:
+  // The methods routed on `path` (exact, else the longest prefix); null: none.
+  const std::map<std::string, const Route*>* methods_of(std::string_view path) const;
   std::vector<std::unique_ptr<Route>> routes_;
-  // path → method → route
+  // path → method → route (prefix paths without their '*')
   std::map<std::string, std::map<std::string, const Route*>, std::less<>> by_path_;
+  std::map<std::string, std::map<std::string, const Route*>, std::less<>> by_prefix_;
+  std::map<std::string, const Route*, std::less<>> any_path_;  // method → route
 };
 
 }  // namespace kvc::server

@@ -53,6 +53,35 @@ TEST(Router, UnknownPathAndWrongMethod) {
   EXPECT_FALSE(r.known_path("/b"));
 }
 
+TEST(Router, PrefixPathsAndAnyPathMethods) {
+  std::string hit;
+  Router r;
+  r.add("GET", {"/slots"}, tag(&hit, "slots"));
+  r.add("POST", {"/slots/*"}, tag(&hit, "slot"));
+  r.add_any_path("OPTIONS", tag(&hit, "preflight"), {.access = Access::kPublic});
+  for (const char* p : {"/slots/0", "/slots/12", "/slots/x/y"}) {
+    const auto m = r.match("POST", p);
+    ASSERT_NE(m.route, nullptr) << p;
+    HttpRequest req;
+    m.route->handler(req, nullptr);
+    EXPECT_EQ(hit, "slot");
+    EXPECT_EQ(r.pattern(p), "/slots/*");
+  }
+  // The prefix needs a non-empty rest; the exact path is its own.
+  EXPECT_EQ(r.match("POST", "/slots/").route, nullptr);
+  EXPECT_EQ(r.match("POST", "/slots").allow, "GET");
+  EXPECT_EQ(r.pattern("/slots"), "/slots");
+  EXPECT_EQ(r.pattern("/nope"), "other");
+  // OPTIONS on any path, known or not, public.
+  for (const char* p : {"/slots", "/slots/3", "/anything"}) {
+    const auto m = r.match("OPTIONS", p);
+    ASSERT_NE(m.route, nullptr) << p;
+    EXPECT_EQ(m.route->options.access, Access::kPublic);
+  }
+  EXPECT_EQ(r.match("DELETE", "/anything").route, nullptr);
+  EXPECT_FALSE(r.match("DELETE", "/anything").path_known);
+}
+
 TEST(RouterDeathTest, TheSameRouteTwiceAborts) {
   Router r;
   r.add("GET", {"/a"}, nullptr);

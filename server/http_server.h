@@ -47,6 +47,10 @@ struct HttpServerOptions {
   int io_threads = 1;
   int worker_threads = 4;                      // the pool of RunOn::kWorker handlers
   std::size_t max_stream_buffer = 8u << 20;    // bytes queued for a slow reader before it is cut off
+  // Header fields the response to a request carries besides its own (e.g. CORS'
+  // Access-Control-*, which depend on the request's Origin), unless the response
+  // sets a field of the same name itself. Called once per request head.
+  std::function<HttpFields(const HttpRequest& head)> response_fields;
 };
 
 // The response side of one request. Every method may be called from any thread;

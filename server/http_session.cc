@@ -113,6 +113,7 @@ void Session::process() {
         phase_start_ = Clock::now();
         path_.clear();
         parser_ = std::make_unique<RequestParser>(state_->options.limits);
+        extra_fields_.clear();
         continue;
       case Phase::kHead: {
         std::size_t used = 0;
@@ -151,6 +152,7 @@ void Session::on_head() {
   path_ = req.path;
   version_ = req.version;
   keep_alive_ = parser_->keep_alive();
+  if (state_->options.response_fields) extra_fields_ = state_->options.response_fields(req);
   if (state_->draining) return refuse(503, "the server is shutting down", "shutting_down");
   const Router::Match match = state_->router.match(req.method, req.path);
   if (state_->head_check) {

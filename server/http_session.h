@@ -141,6 +141,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<RequestParser> parser_;
   const Route* route_ = nullptr;
   std::string path_;
+  HttpFields extra_fields_;  // HttpServerOptions::response_fields of the current request
   int version_ = 11;
   bool keep_alive_ = true;
 

@@ -81,6 +81,11 @@ std::string Session::head_bytes(const HttpResponse& r, bool chunked) {
     if (iequals(k, "Content-Length") || iequals(k, "Transfer-Encoding") || iequals(k, "Connection")) continue;
     h += clean(k) + ": " + clean(v) + "\r\n";
   }
+  for (const auto& [k, v] : extra_fields_) {
+    bool own = false;
+    for (const auto& f : r.headers) own = own || iequals(f.first, k);
+    if (!own) h += clean(k) + ": " + clean(v) + "\r\n";
+  }
   if (chunked) {
     h += "Transfer-Encoding: chunked\r\n";
   } else if (!streaming_) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <ctime>
 #include <thread>
@@ -63,6 +64,7 @@ int run(ServerConfig cfg) {
     cfg.model = m.value();
   }
   log_line("loading " + cfg.model);
+  if (cfg.verbose) ::setenv("KVC_LLAMA_LOG", "1", 1);  // --verbose: llama.cpp's own log lines too
   // Declared before the engine: its writer threads report into it until they stop.
   kvc::server::SaveErrorLog save_errors(log_line);
   kvc::EngineOptions options = kvc::server::engine_options(cfg);
@@ -85,6 +87,7 @@ int run(ServerConfig cfg) {
   kvc::server::add_info_routes(router, app);
   kvc::server::add_completion_routes(router, app);
   kvc::server::add_admin_routes(router, app);
+  kvc::server::add_llama_routes(router, app);
   kvc::server::HttpServerOptions http = kvc::server::http_options(cfg);
   http.max_connections = fit_descriptors(http.max_connections);
   kvc::server::HttpServer server(

@@ -1,5 +1,6 @@
 #include "server/metrics.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace kvc::server {
@@ -77,6 +78,47 @@ std::string ServerMetrics::render(int running, int waiting) const {
   ttft_.render(out, "kvc_server_time_to_first_token_seconds", "Time from request to first generated token");
   restore_.render(out, "kvc_server_restore_seconds", "Time to restore a cached KV state (hits only)");
   duration_.render(out, "kvc_server_request_duration_seconds", "Time of whole generation requests");
+  return out;
+}
+
+void ServerMetrics::count_llama(std::uint64_t prompt_decoded, std::uint64_t prompt_cached, double prompt_seconds,
+                                std::uint64_t predicted, double predicted_seconds, std::uint64_t tokens_in_sequence) {
+  std::lock_guard lock(mu_);
+  llama_prompt_tokens_ += prompt_decoded;
+  llama_prompt_cached_ += prompt_cached;
+  llama_prompt_seconds_ += prompt_seconds;
+  llama_predicted_ += predicted;
+  llama_predicted_seconds_ += predicted_seconds;
+  llama_tokens_max_ = std::max(llama_tokens_max_, tokens_in_sequence);
+}
+
+std::string ServerMetrics::render_llama(int processing, int deferred, const DecodeStats& decode) const {
+  std::string out;
+  auto metric = [&](const std::string& name, const char* type, const std::string& help, double v) {
+    header(out, "llamacpp:" + name, help, type);
+    out += "llamacpp:" + name + " " + num(v) + "\n";
+  };
+  std::lock_guard lock(mu_);
+  metric("prompt_tokens_total", "counter", "Number of prompt tokens processed.", static_cast<double>(llama_prompt_tokens_));
+  metric("prompt_tokens_cached_total", "counter", "Number of prompt tokens reused from the cache (no decode).",
+         static_cast<double>(llama_prompt_cached_));
+  metric("prompt_seconds_total", "counter", "Prompt process time", llama_prompt_seconds_);
+  metric("tokens_predicted_total", "counter", "Number of generation tokens processed.", static_cast<double>(llama_predicted_));
+  metric("tokens_predicted_seconds_total", "counter", "Predict process time", llama_predicted_seconds_);
+  metric("n_decode_total", "counter", "Total number of llama_decode() calls", static_cast<double>(decode.n_decode_total));
+  metric("n_tokens_max", "counter", "Largest observed n_tokens.", static_cast<double>(llama_tokens_max_));
+  metric("spec_decode_num_draft_tokens_total", "counter", "Number of draft tokens (kvc: no speculative decoding).", 0);
+  metric("spec_decode_num_accepted_tokens_total", "counter", "Number of accepted draft tokens (kvc: none).", 0);
+  metric("spec_decode_num_drafts_total", "counter", "Number of drafts (kvc: none).", 0);
+  metric("prompt_tokens_seconds", "gauge", "Average prompt throughput in tokens/s.",
+         llama_prompt_seconds_ > 0 ? static_cast<double>(llama_prompt_tokens_) / llama_prompt_seconds_ : 0.0);
+  metric("predicted_tokens_seconds", "gauge", "Average generation throughput in tokens/s.",
+         llama_predicted_seconds_ > 0 ? static_cast<double>(llama_predicted_) / llama_predicted_seconds_ : 0.0);
+  metric("requests_processing", "gauge", "Number of requests processing.", processing);
+  metric("requests_deferred", "gauge", "Number of requests deferred.", deferred);
+  metric("n_busy_slots_per_decode", "gauge", "Average number of busy slots per llama_decode() call",
+         decode.n_decode_total > 0 ? static_cast<double>(decode.busy_slots_total) / static_cast<double>(decode.n_decode_total)
+                                   : 0.0);
   return out;
 }
 

@@ -39,7 +39,22 @@ class ServerMetrics {
   // The server's metrics (prefix kvc_server_), with queue gauges.
   std::string render(int running, int waiting) const;
 
+  // ---- llama-server's metrics (issue 11) ----
+  // One finished request: prompt tokens decoded and reused, generated tokens,
+  // and the seconds of each phase (its timings).
+  void count_llama(std::uint64_t prompt_decoded, std::uint64_t prompt_cached, double prompt_seconds,
+                   std::uint64_t predicted, double predicted_seconds, std::uint64_t tokens_in_sequence);
+  struct DecodeStats {
+    std::uint64_t n_decode_total = 0;      // llama_decode calls (Engine::decode_stats)
+    std::uint64_t busy_slots_total = 0;    // sequences in those batches, summed
+  };
+  // llama-server's exposition (prefix llamacpp:, its names, types and help).
+  std::string render_llama(int processing, int deferred, const DecodeStats& decode) const;
+
  private:
+  std::uint64_t llama_prompt_tokens_ = 0, llama_prompt_cached_ = 0, llama_predicted_ = 0, llama_tokens_max_ = 0;
+  double llama_prompt_seconds_ = 0, llama_predicted_seconds_ = 0;
+
   mutable std::mutex mu_;
   std::map<std::pair<std::string, int>, std::uint64_t> requests_;
   std::uint64_t prompt_tokens_ = 0, cached_tokens_ = 0, generated_tokens_ = 0;

@@ -7,197 +7,240 @@
 namespace kvc::server {
 namespace {
 
-using Parsed = std::variant<ParsedRequest, ApiError>;
+using Opt = std::optional<ApiError>;
 
 ApiError wrong_type(const std::string& field, const std::string& want) {
   return bad_request("'" + field + "' must be " + want, field, "invalid_type");
 }
 
-bool is_null_or_absent(const Json& obj, const char* key) { return !obj.contains(key) || obj.at(key).is_null(); }
+bool present(const Json& obj, const char* key) { return obj.contains(key) && !obj.at(key).is_null(); }
 
-// Optional number in [lo, hi] (absent or null keeps `out`).
-std::optional<ApiError> number_field(const Json& obj, const char* key, double lo, double hi, float& out) {
-  if (is_null_or_absent(obj, key)) return std::nullopt;
-  const Json& v = obj.at(key);
-  if (!v.is_number()) return wrong_type(key, "a number");
-  const double d = v.get<double>();
-  if (!std::isfinite(d) || d < lo || d > hi) {
-    return bad_request("'" + std::string(key) + "' must be between " + std::to_string(lo) + " and " +
-                           std::to_string(hi) + ", got " + v.dump(),
-                       key);
+Opt parse_json(std::string_view body, Json& out) {
+  try {
+    out = Json::parse(body);
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for numbers like 1E999
+    return bad_request(std::string("the body is not valid JSON: ") + e.what(), "", "invalid_json");
   }
-  out = static_cast<float>(d);
+  if (!out.is_object()) return bad_request("the body must be a JSON object", "", "invalid_json");
   return std::nullopt;
 }
 
-std::optional<ApiError> int_field(const Json& obj, const char* key, std::int64_t lo, std::int64_t hi,
-                                  std::optional<std::int64_t>& out) {
-  if (is_null_or_absent(obj, key)) return std::nullopt;
-  const Json& v = obj.at(key);
-  if (!v.is_number_integer()) return wrong_type(key, "an integer");
-  const std::int64_t x = v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)
-                             ? INT64_MAX
-                             : v.get<std::int64_t>();
-  if (x < lo || x > hi) {
-    return bad_request("'" + std::string(key) + "' must be between " + std::to_string(lo) + " and " +
-                           std::to_string(hi) + ", got " + v.dump(),
-                       key);
+// "stop": a string becomes a one-element array (both endpoints).
+void normalize_stop(const Json& body, Json& llama) {
+  if (body.contains("stop") && body.at("stop").is_string()) llama["stop"] = Json::array({body.at("stop")});
+}
+
+// Copies the body's fields llama does not already hold (llama-server's "copy
+// remaining properties": its extra sampling fields work on OpenAI endpoints).
+void copy_rest(const Json& body, Json& llama) {
+  for (const auto& [k, v] : body.items()) {
+    if (!llama.contains(k) || k == "n_predict") llama[k] = v;
   }
-  out = x;
-  return std::nullopt;
 }
 
-std::optional<ApiError> bool_field(const Json& obj, const char* key, bool& out) {
-  if (is_null_or_absent(obj, key)) return std::nullopt;
-  if (!obj.at(key).is_boolean()) return wrong_type(key, "a boolean");
-  out = obj.at(key).get<bool>();
-  return std::nullopt;
-}
-
-std::optional<ApiError> token_array(const Json& arr, const std::string& field, std::vector<std::int32_t>& out) {
-  for (const Json& t : arr) {
-    if (!t.is_number_integer()) return wrong_type(field, "a string, an array of strings or an array of token ids");
-    const std::int64_t x = t.is_number_unsigned() ? static_cast<std::int64_t>(std::min<std::uint64_t>(
-                                                        t.get<std::uint64_t>(), INT64_MAX))
-                                                  : t.get<std::int64_t>();
-    if (x < 0 || x > std::numeric_limits<std::int32_t>::max()) {
-      return bad_request("'" + field + "' holds token id " + std::to_string(x) + ", which is out of range", field);
-    }
-    out.push_back(static_cast<std::int32_t>(x));
+// The shape only; parse_prompts (llama_native.h) reads the prompts themselves.
+Opt check_prompt(const Json& p) {
+  const std::string want = "a string, token ids, {\"prompt_string\": …}, or an array of such prompts";
+  if (p.is_string() || p.is_object()) return std::nullopt;
+  if (!p.is_array()) return wrong_type("prompt", want);
+  if (p.empty()) return bad_request("'prompt' is empty", "prompt");
+  for (const Json& x : p) {
+    if (x.is_string() || x.is_number_integer() || x.is_object()) continue;
+    if (!x.is_array()) return wrong_type("prompt", want);
+    for (const Json& y : x)
+      if (!y.is_number_integer() && !y.is_string()) return wrong_type("prompt", want);
   }
   return std::nullopt;
 }
 
-std::optional<ApiError> parse_prompt(const Json& obj, ParsedRequest& r) {
-  if (is_null_or_absent(obj, "prompt")) return bad_request("'prompt' is required", "prompt", "missing_field");
-  const Json& p = obj.at("prompt");
-  if (p.is_string()) {
-    r.prompt = p.get<std::string>();
-  } else if (p.is_array() && !p.empty() && p.size() == 1 && p[0].is_string()) {
-    r.prompt = p[0].get<std::string>();
-  } else if (p.is_array() && !p.empty() && p[0].is_number_integer()) {
-    r.prompt_tokens.emplace();
-    if (auto e = token_array(p, "prompt", *r.prompt_tokens)) return e;
-  } else if (p.is_array() && p.size() == 1 && p[0].is_array() && !p[0].empty()) {
-    r.prompt_tokens.emplace();
-    if (auto e = token_array(p[0], "prompt", *r.prompt_tokens)) return e;
-  } else if (p.is_array() && p.size() > 1 && (p[0].is_string() || p[0].is_array())) {
-    return bad_request("'prompt' holds several prompts; send one per request", "prompt", "unsupported_value");
-  } else if (p.is_array()) {
-    return bad_request("'prompt' is empty", "prompt");
-  } else {
-    return wrong_type("prompt", "a string, an array of strings or an array of token ids");
+Opt parse_completion(const Json& body, OpenAiRequest& r) {
+  if (!present(body, "prompt")) return bad_request("'prompt' is required", "prompt", "missing_field");
+  if (auto e = check_prompt(body.at("prompt"))) return e;
+  r.prompt = body.at("prompt");
+  if (present(body, "echo")) {
+    if (!body.at("echo").is_boolean()) return wrong_type("echo", "a boolean");
+    if (body.at("echo").get<bool>()) return bad_request("'echo': only no echo is supported", "echo", "unsupported_value");
   }
-  if (!r.prompt_tokens && r.prompt.empty()) return bad_request("'prompt' is empty", "prompt");
+  for (const char* p : {"best_of", "suffix"}) {  // OpenAI's, not llama-server's (/infill takes suffix)
+    if (body.contains(p)) return bad_request(std::string("Unsupported param: ") + p, p, "unsupported_value");
+  }
+  normalize_stop(body, r.llama_params);
+  copy_rest(body, r.llama_params);
+  r.llama_params.erase("prompt");
   return std::nullopt;
 }
 
-std::optional<ApiError> parse_messages(const Json& obj, ParsedRequest& r) {
-  if (is_null_or_absent(obj, "messages")) return bad_request("'messages' is required", "messages", "missing_field");
-  const Json& ms = obj.at("messages");
-  if (!ms.is_array()) return wrong_type("messages", "an array of messages");
-  if (ms.empty()) return bad_request("'messages' is empty", "messages");
-  for (std::size_t i = 0; i < ms.size(); ++i) {
+Opt parse_messages(Json& messages) {
+  if (!messages.is_array()) return wrong_type("messages", "an array of messages");
+  if (messages.empty()) return bad_request("'messages' is empty", "messages");
+  for (std::size_t i = 0; i < messages.size(); ++i) {
     const std::string where = "messages[" + std::to_string(i) + "]";
-    const Json& m = ms[i];
+    Json& m = messages[i];
     if (!m.is_object()) return wrong_type(where, "an object");
-    if (!m.contains("role") || !m.at("role").is_string() || m.at("role").get<std::string>().empty()) {
+    if (!m.contains("role") || !m.at("role").is_string() || m.at("role").get<std::string>().empty())
       return wrong_type(where + ".role", "a non-empty string");
+    const std::string role = m.at("role").get<std::string>();
+    if (role != "assistant" && !m.contains("content"))
+      return bad_request("all non-assistant messages must contain 'content' (" + where + ")", where + ".content");
+    if (role == "assistant" && !m.contains("content") && !m.contains("tool_calls"))
+      return bad_request("an assistant message must contain either 'content' or 'tool_calls' (" + where + ")", where);
+    if (!m.contains("content")) continue;
+    const Json& c = m.at("content");
+    if (c.is_string() || c.is_null()) continue;
+    if (!c.is_array()) return wrong_type(where + ".content", "a string or an array of content parts");
+    for (const Json& part : c) {
+      const std::string type = part.is_object() && part.contains("type") && part.at("type").is_string()
+                                   ? part.at("type").get<std::string>()
+                                   : std::string();
+      if (type == "image_url" || type == "input_audio" || type == "input_video" || type == "video_url")
+        return bad_request("'" + type + "' input is not supported: kvc serves text models only (no multimodal projector)",
+                           where + ".content", "unsupported_value");
+      if (type != "text" || !part.contains("text") || !part.at("text").is_string())
+        return wrong_type(where + ".content", "a string or an array of {\"type\": \"text\", \"text\": …} parts");
     }
-    ChatMessage cm{m.at("role").get<std::string>(), ""};
-    if (m.contains("content") && !m.at("content").is_null()) {
-      const Json& c = m.at("content");
-      if (c.is_string()) {
-        cm.content = c.get<std::string>();
-      } else if (c.is_array()) {
-        for (const Json& part : c) {
-          if (!part.is_object() || !part.contains("type") || part.at("type") != "text" || !part.contains("text") ||
-              !part.at("text").is_string()) {
-            return wrong_type(where + ".content", "a string or an array of {\"type\":\"text\",\"text\":...} parts");
-          }
-          cm.content += part.at("text").get<std::string>();
-        }
-      } else {
-        return wrong_type(where + ".content", "a string or an array of text parts");
-      }
-    }
-    r.messages.push_back(std::move(cm));
   }
   return std::nullopt;
 }
 
-std::optional<ApiError> parse_common(const Json& obj, const RequestLimits& limits, ParsedRequest& r) {
-  if (obj.contains("model") && !obj.at("model").is_null()) {
-    if (!obj.at("model").is_string()) return wrong_type("model", "a string");
-    r.model = obj.at("model").get<std::string>();
-    bool known = limits.model_names.empty();
-    for (const auto& n : limits.model_names) known = known || n == r.model;
-    if (!known) {
-      ApiError e = bad_request("the model '" + r.model + "' does not exist; this server serves '" +
-                                   (limits.model_names.empty() ? "" : limits.model_names.front()) + "' (GET /v1/models)",
-                               "model", "model_not_found");
-      e.status = 404;
-      return e;
-    }
-  }
-  if (r.model.empty() && !limits.model_names.empty()) r.model = limits.model_names.front();
+Opt parse_chat(Json& body, OpenAiRequest& r) {
+  ChatRequest& c = r.chat_request;
+  Json& llama = r.llama_params;
+  if (!present(body, "messages")) return bad_request("'messages' is required", "messages", "missing_field");
+  if (auto e = parse_messages(body.at("messages"))) return e;
 
-  std::optional<std::int64_t> max_tokens, n, top_k, seed;
-  const char* mt_key = r.chat && !is_null_or_absent(obj, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-  if (auto e = int_field(obj, mt_key, 1, limits.max_tokens_limit, max_tokens)) return e;
-  r.sampling.max_tokens = static_cast<int>(max_tokens.value_or(limits.default_max_tokens));
-  if (auto e = number_field(obj, "temperature", 0, 2, r.sampling.temperature)) return e;
-  if (auto e = number_field(obj, "top_p", 0, 1, r.sampling.top_p)) return e;
-  float ignored = 0;
-  if (auto e = number_field(obj, "presence_penalty", -2, 2, ignored)) return e;
-  if (auto e = number_field(obj, "frequency_penalty", -2, 2, ignored)) return e;
-  if (auto e = int_field(obj, "top_k", 0, 1 << 20, top_k)) return e;
-  if (top_k) r.sampling.top_k = static_cast<int>(*top_k);
-  if (auto e = int_field(obj, "seed", INT64_MIN, INT64_MAX, seed)) return e;
-  if (seed) r.sampling.seed = static_cast<std::uint32_t>(*seed);
-  if (auto e = int_field(obj, "n", 1, 1, n)) return e;
-  if (auto e = bool_field(obj, "stream", r.stream)) return e;
-  if (!is_null_or_absent(obj, "stream_options")) {
-    const Json& so = obj.at("stream_options");
-    if (!so.is_object()) return wrong_type("stream_options", "an object");
-    if (auto e = bool_field(so, "include_usage", r.include_usage)) return e;
+  // tools and tool_choice
+  bool has_tools = false;
+  if (present(body, "tools")) {
+    const Json& t = body.at("tools");
+    if (!t.is_array()) return wrong_type("tools", "an array of tools");
+    has_tools = !t.empty();
   }
-  if (!is_null_or_absent(obj, "stop")) {
-    const Json& s = obj.at("stop");
-    if (s.is_string()) {
-      if (!s.get<std::string>().empty()) r.sampling.stop.push_back(s.get<std::string>());
-    } else if (s.is_array() && s.size() <= 16) {
-      for (const Json& x : s) {
-        if (!x.is_string()) return wrong_type("stop", "a string or an array of up to 16 strings");
-        if (!x.get<std::string>().empty()) r.sampling.stop.push_back(x.get<std::string>());
+  Json tools = has_tools ? body.at("tools") : Json();
+  if (present(body, "tool_choice")) {
+    const Json& tc = body.at("tool_choice");
+    if (tc.is_string()) {
+      c.tool_choice = tc.get<std::string>();
+      if (c.tool_choice != "auto" && c.tool_choice != "none" && c.tool_choice != "required")
+        return bad_request("'tool_choice' must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", "
+                           "\"function\": {\"name\": …}}",
+                           "tool_choice");
+    } else if (tc.is_object() && tc.value("type", "") == "function" && tc.contains("function") &&
+               tc.at("function").is_object() && tc.at("function").contains("name") &&
+               tc.at("function").at("name").is_string()) {
+      // A named function: that one tool, and a call is required.
+      const std::string name = tc.at("function").at("name").get<std::string>();
+      Json only = Json::array();
+      for (const Json& tool : tools.is_array() ? tools : Json::array()) {
+        if (tool.is_object() && tool.contains("function") && tool.at("function").is_object() &&
+            tool.at("function").value("name", "") == name)
+          only.push_back(tool);
       }
+      if (only.empty()) return bad_request("'tool_choice' names function '" + name + "', which is not in 'tools'", "tool_choice");
+      tools = only;
+      c.tool_choice = "required";
     } else {
-      return wrong_type("stop", "a string or an array of up to 16 strings");
+      return wrong_type("tool_choice", "\"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": …}}");
     }
   }
-  if (!is_null_or_absent(obj, "user") && !obj.at("user").is_string()) return wrong_type("user", "a string");
-  if (!is_null_or_absent(obj, "echo")) {
-    if (!obj.at("echo").is_boolean()) return wrong_type("echo", "a boolean");
-    if (obj.at("echo").get<bool>()) return bad_request("'echo' is not supported", "echo", "unsupported_value");
+  if (has_tools) c.tools_json = tools.dump();
+  if (present(body, "parallel_tool_calls")) {
+    if (!body.at("parallel_tool_calls").is_boolean()) return wrong_type("parallel_tool_calls", "a boolean");
+    c.parallel_tool_calls = body.at("parallel_tool_calls").get<bool>();
   }
-  if (!is_null_or_absent(obj, "logprobs")) {
-    const Json& lp = obj.at("logprobs");
-    if (!lp.is_boolean() && !lp.is_number_integer()) return wrong_type("logprobs", "a boolean or an integer");
-    if ((lp.is_boolean() && lp.get<bool>()) || (lp.is_number_integer() && lp.get<std::int64_t>() != 0)) {
-      return bad_request("'logprobs' is not supported", "logprobs", "unsupported_value");
+
+  // response_format, json_schema and grammar
+  Json schema = present(body, "json_schema") ? body.at("json_schema") : Json();
+  if (!schema.is_null() && !schema.is_object()) return wrong_type("json_schema", "an object (a JSON schema)");
+  std::string grammar;
+  if (present(body, "grammar")) {
+    if (!body.at("grammar").is_string()) return wrong_type("grammar", "a string (GBNF)");
+    grammar = body.at("grammar").get<std::string>();
+  }
+  if (!schema.is_null() && !grammar.empty())
+    return bad_request("cannot use both 'json_schema' and 'grammar'", "json_schema");
+  if (present(body, "response_format")) {
+    const Json& rf = body.at("response_format");
+    if (!rf.is_object()) return wrong_type("response_format", "an object");
+    const std::string type = rf.value("type", "");
+    if (type == "json_object") {
+      if (rf.contains("schema") || schema.is_null()) schema = rf.value("schema", Json::object());
+    } else if (type == "json_schema") {
+      const Json wrapper = rf.value("json_schema", Json::object());
+      if (!wrapper.is_object()) return wrong_type("response_format.json_schema", "an object with a 'schema'");
+      schema = wrapper.value("schema", Json::object());
+    } else if (!type.empty() && type != "text") {
+      return bad_request("response_format type must be one of \"text\", \"json_object\" or \"json_schema\", but got: " + type,
+                         "response_format");
+    }
+    if (!schema.is_null() && !schema.is_object()) return wrong_type("response_format.json_schema.schema", "an object");
+  }
+  if (schema.is_object() && schema.empty()) schema["type"] = "object";  // an empty schema: any object
+  if (!schema.is_null()) c.json_schema = schema.dump();
+  c.grammar = grammar;
+  if (has_tools && c.tool_choice != "none" && !grammar.empty())
+    return bad_request("cannot use custom grammar constraints with tools", "grammar");
+
+  // template inputs
+  if (present(body, "add_generation_prompt")) {
+    if (!body.at("add_generation_prompt").is_boolean()) return wrong_type("add_generation_prompt", "a boolean");
+    c.add_generation_prompt = body.at("add_generation_prompt").get<bool>();
+  }
+  if (present(body, "continue_final_message")) {
+    c.continue_final_message = body.at("continue_final_message").dump();
+  } else {
+    // llama-server's assistant prefill: a trailing assistant message is continued.
+    const Json& ms = body.at("messages");
+    if (ms.back().value("role", "") == "assistant") {
+      if (ms.size() >= 2 && ms[ms.size() - 2].value("role", "") == "assistant")
+        return bad_request("cannot have 2 or more assistant messages at the end of the list", "messages");
+      c.continue_final_message = "true";
+      c.add_generation_prompt = false;
     }
   }
-  if (!is_null_or_absent(obj, "parent_key")) {
-    const Json& pk = obj.at("parent_key");
-    if (!pk.is_string()) return wrong_type("parent_key", "a string of 64 hex digits (a finish_key)");
-    auto key = Key::from_hex(pk.get<std::string>());
-    if (!key.ok()) {
-      return bad_request("'parent_key' must be 64 hex digits (a kvc.finish_key of an earlier response): " +
-                             key.status().message(),
-                         "parent_key");
-    }
-    r.parent_key = key.value();
+  if (present(body, "chat_template_kwargs")) {
+    const Json& kw = body.at("chat_template_kwargs");
+    if (!kw.is_object()) return wrong_type("chat_template_kwargs", "an object");
+    for (const auto& [k, v] : kw.items()) c.chat_template_kwargs[k] = v.dump();
   }
+  if (present(body, "reasoning_format")) {
+    if (!body.at("reasoning_format").is_string()) return wrong_type("reasoning_format", "a string");
+    c.reasoning_format = body.at("reasoning_format").get<std::string>();
+  }
+  if (present(body, "reasoning_effort")) {
+    if (!body.at("reasoning_effort").is_string()) return wrong_type("reasoning_effort", "a string");
+    const std::string effort = body.at("reasoning_effort").get<std::string>();
+    if (effort == "none") {
+      c.enable_thinking = false;
+      c.chat_template_kwargs.erase("reasoning_effort");
+    } else if (!effort.empty()) {
+      c.chat_template_kwargs["reasoning_effort"] = Json(effort).dump();
+    }
+  }
+  c.messages_json = body.at("messages").dump();
+
+  // logprobs / top_logprobs → n_probs (llama-server: 20 alternatives by default)
+  const bool stream = body.value("stream", false) == true;
+  if (present(body, "logprobs")) {
+    if (!body.at("logprobs").is_boolean()) return wrong_type("logprobs", "a boolean");
+  }
+  if (present(body, "top_logprobs") && !body.at("top_logprobs").is_number_integer())
+    return wrong_type("top_logprobs", "an integer");
+  if (present(body, "logprobs") && body.at("logprobs").get<bool>()) {
+    if (has_tools && stream) return bad_request("logprobs is not supported with tools + stream", "logprobs");
+    const std::int64_t top = present(body, "top_logprobs") ? body.at("top_logprobs").get<std::int64_t>() : 20;
+    if (top < 0 || top > 20) return bad_request("'top_logprobs' must be between 0 and 20, got " + std::to_string(top), "top_logprobs");
+    llama["n_probs"] = top;
+    llama["logprobs"] = true;
+  } else if (present(body, "top_logprobs")) {
+    return bad_request("top_logprobs requires logprobs to be set to true", "top_logprobs");
+  } else {
+    llama["logprobs"] = false;
+  }
+  normalize_stop(body, llama);
+  copy_rest(body, llama);
+  for (const char* k : {"messages", "tools", "tool_choice", "response_format", "json_schema", "grammar", "top_logprobs",
+                        "chat_template_kwargs", "continue_final_message", "add_generation_prompt"})
+    llama.erase(k);
   return std::nullopt;
 }
 
@@ -209,6 +252,7 @@ Json error_body(const ApiError& e) {
   Json err = {{"message", e.message}, {"type", e.type}, {"param", nullptr}, {"code", nullptr}};
   if (!e.param.empty()) err["param"] = e.param;
   if (!e.code.empty()) err["code"] = e.code;
+  for (const auto& [k, v] : e.extra.items()) err[k] = v;
   return Json{{"error", err}};
 }
 
@@ -216,124 +260,51 @@ ApiError bad_request(std::string message, std::string param, std::string code) {
   return ApiError{400, std::move(message), "invalid_request_error", std::move(param), std::move(code)};
 }
 
+ApiError not_supported(std::string message) {
+  return ApiError{501, std::move(message), "not_supported_error", "", "not_supported"};
+}
+
+ApiError exceed_context_error(std::size_t n_prompt_tokens, std::size_t n_ctx, std::string param) {
+  ApiError e{400,
+             "the request exceeds the available context size: the prompt has " + std::to_string(n_prompt_tokens) +
+                 " tokens and the context holds " + std::to_string(n_ctx) +
+                 " per sequence (--ctx-size / --parallel); shorten the prompt or raise --ctx-size",
+             "exceed_context_size_error", std::move(param), "context_length_exceeded"};
+  e.extra = Json{{"n_prompt_tokens", n_prompt_tokens}, {"n_ctx", n_ctx}};
+  return e;
+}
+
 ApiError engine_error(const Status& st) {
   switch (st.code()) {
     case Code::kInvalidArgument: return bad_request(st.message(), "", "invalid_request");
     case Code::kCancelled:
     case Code::kUnavailable:
-      return ApiError{503, st.message(), "server_error", "", "unavailable"};
+      return ApiError{503, st.message(), "unavailable_error", "", "unavailable"};
     default: return ApiError{500, st.to_string(), "server_error", "", "internal_error"};
   }
 }
 
-std::variant<ParsedRequest, ApiError> parse_request(std::string_view body, bool chat, const RequestLimits& limits) {
+std::variant<OpenAiRequest, ApiError> parse_openai_request(std::string_view body, bool chat) {
   Json obj;
-  try {
-    obj = Json::parse(body);
-  } catch (const Json::exception& e) {  // parse_error, and out_of_range for numbers like 1E999
-    return bad_request(std::string("the body is not valid JSON: ") + e.what(), "", "invalid_json");
-  }
-  if (!obj.is_object()) return bad_request("the body must be a JSON object", "", "invalid_json");
-  ParsedRequest r;
+  if (auto e = parse_json(body, obj)) return *e;
+  OpenAiRequest r;
   r.chat = chat;
-  if (auto e = chat ? parse_messages(obj, r) : parse_prompt(obj, r)) return *e;
-  if (auto e = parse_common(obj, limits, r)) return *e;
+  r.llama_params = Json::object();
+  if (present(obj, "model")) {
+    if (!obj.at("model").is_string()) return wrong_type("model", "a string");
+    r.model = obj.at("model").get<std::string>();
+  }
+  if (present(obj, "user") && !obj.at("user").is_string()) return wrong_type("user", "a string");
+  if (auto e = chat ? parse_chat(obj, r) : parse_completion(obj, r)) return *e;
+  r.llama_params.erase("model");
   return r;
 }
 
 std::variant<Json, ApiError> parse_object(std::string_view body) {
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return Json::object();
   Json obj;
-  try {
-    obj = Json::parse(body);
-  } catch (const Json::exception& e) {  // parse_error, and out_of_range for numbers like 1E999
-    return bad_request(std::string("the body is not valid JSON: ") + e.what(), "", "invalid_json");
-  }
-  if (!obj.is_object()) return bad_request("the body must be a JSON object", "", "invalid_json");
+  if (auto e = parse_json(body, obj)) return *e;
   return obj;
-}
-
-std::string_view openai_finish_reason(FinishReason r) {
-  switch (r) {
-    case FinishReason::kLength: return "length";
-    case FinishReason::kCancelled: return "cancelled";
-    case FinishReason::kStop:
-    case FinishReason::kEndOfGeneration: break;
-  }
-  return "stop";
-}
-
-Json usage_json(const RequestReport& r) {
-  return Json{{"prompt_tokens", r.prompt_tokens},
-              {"completion_tokens", r.generated_tokens},
-              {"total_tokens", r.prompt_tokens + r.generated_tokens},
-              {"prompt_tokens_details", {{"cached_tokens", r.cached_tokens}}}};
-}
-
-Json kvc_json(const RequestReport& r, const std::vector<std::int32_t>& completion_tokens) {
-  return Json{{"completion_token_ids", completion_tokens},
-              {"path", lookup_path_name(r.path)},
-              {"miss_reason", miss_reason_name(r.miss_reason)},
-              {"tier", r.tier.empty() ? Json(nullptr) : Json(r.tier)},
-              {"prompt_tokens", r.prompt_tokens},
-              {"cached_tokens", r.cached_tokens},
-              {"prefilled_tokens", r.prefilled_tokens},
-              {"generated_tokens", r.generated_tokens},
-              {"logits_from_cache", r.logits_from_cache},
-              {"restore_ms", r.restore_ms},
-              {"prefill_ms", r.prefill_ms},
-              {"time_to_first_token_ms", r.time_to_first_token_ms},
-              {"total_ms", r.total_ms},
-              {"saves", r.saves},
-              {"save_blocked_ms", r.save_blocked_ms},
-              {"restored_key", r.restored_key ? Json(r.restored_key->hex()) : Json(nullptr)},
-              {"finish_key", r.finish_key ? Json(r.finish_key->hex()) : Json(nullptr)},
-              {"finish_reason", finish_reason_name(r.finish_reason)}};
-}
-
-Json completion_response(const ParsedRequest& req, const CompletionResult& result, const std::string& id,
-                         std::int64_t created) {
-  Json choice = {{"index", 0}, {"finish_reason", openai_finish_reason(result.report.finish_reason)}};
-  if (req.chat) {
-    choice["message"] = {{"role", "assistant"}, {"content", result.text}};
-  } else {
-    choice["text"] = result.text;
-    choice["logprobs"] = nullptr;
-  }
-  return Json{{"id", id},
-              {"object", req.chat ? "chat.completion" : "text_completion"},
-              {"created", created},
-              {"model", req.model},
-              {"choices", Json::array({choice})},
-              {"usage", usage_json(result.report)},
-              {"kvc", kvc_json(result.report, result.tokens)}};
-}
-
-Json stream_chunk(const ParsedRequest& req, const std::string& id, std::int64_t created, std::string_view text,
-                  bool first) {
-  Json choice = {{"index", 0}, {"finish_reason", nullptr}};
-  if (req.chat) {
-    choice["delta"] = {{"content", std::string(text)}};
-    if (first) choice["delta"]["role"] = "assistant";
-  } else {
-    choice["text"] = std::string(text);
-    choice["logprobs"] = nullptr;
-  }
-  return Json{{"id", id},
-              {"object", req.chat ? "chat.completion.chunk" : "text_completion"},
-              {"created", created},
-              {"model", req.model},
-              {"choices", Json::array({choice})}};
-}
-
-Json stream_final_chunk(const ParsedRequest& req, const CompletionResult& result, const std::string& id,
-                        std::int64_t created) {
-  Json j = stream_chunk(req, id, created, "", false);
-  j["choices"][0]["finish_reason"] = openai_finish_reason(result.report.finish_reason);
-  if (req.chat) j["choices"][0]["delta"] = Json::object();
-  j["usage"] = usage_json(result.report);
-  j["kvc"] = kvc_json(result.report, result.tokens);
-  return j;
 }
 
 }  // namespace kvc::server

@@ -1,6 +1,7 @@
 // kvc::Engine: opening the model, context and cache; admission of requests
-// (validation, tokenizing, the lookup on the caller's thread); the vocabulary and
-// chat-template helpers. The decoding itself is the Scheduler's.
+// (validation, tokenizing, the sampler, the lookup on the caller's thread). The
+// decoding itself is the Scheduler's; the vocabulary and chats are in
+// engine_text.cc, embeddings and slot files in engine_slots.cc.
 #include "kvc/engine.h"
 
 #include <ggml.h>
@@ -9,11 +10,15 @@
 #include <filesystem>
 #include <mutex>
 
+#include "engine/engine_impl.h"
 #include "engine/llama_handles.h"
 #include "engine/lookup.h"
 #include "engine/model_identity.h"
+#include "engine/sampling.h"
 #include "engine/scheduler.h"
 #include "kvc/llama_build.h"
+
+#include <build-info.h>
 
 namespace kvc {
 
@@ -54,21 +59,6 @@ std::string_view finish_reason_name(FinishReason r) {
   return "unknown";
 }
 
-struct Engine::Impl {
-  EngineOptions options;
-  engine::ModelPtr model;
-  engine::ContextPtr ctx;
-  std::vector<llama_adapter_lora*> loras;  // freed with the model
-  const llama_vocab* vocab = nullptr;
-  int n_vocab = 0;
-  int n_ctx_seq = 0;
-  KeyNamespace ns;
-  bool allow_truncation = true;
-  std::unique_ptr<Cache> cache;
-  std::unique_ptr<engine::Scheduler> scheduler;  // last: stops first
-  std::once_flag shutdown_once;
-};
-
 namespace {
 
 Result<ggml_type> parse_cache_type(const std::string& name, const char* setting) {
@@ -86,13 +76,25 @@ Status validate(const ModelOptions& m) {
   if (m.n_batch < m.n_seq) return bad("n_batch = " + std::to_string(m.n_batch) + ": must be at least n_seq");
   if (m.n_ctx < 16 * m.n_seq) return bad("n_ctx = " + std::to_string(m.n_ctx) + ": too small for n_seq");
   if (m.threads < 1) return bad("threads = " + std::to_string(m.threads) + ": must be at least 1");
+  if (m.n_gpu_layers < -1) return bad("n_gpu_layers = " + std::to_string(m.n_gpu_layers) + ": must be -1 (all) or >= 0");
+  if (m.main_gpu < 0) return bad("main_gpu = " + std::to_string(m.main_gpu) + ": must be >= 0");
+  if (m.split_mode != "none" && m.split_mode != "layer" && m.split_mode != "row")
+    return bad("split_mode = '" + m.split_mode + "': must be none, layer or row");
+  if (!m.pooling.empty() && m.pooling != "none" && m.pooling != "mean" && m.pooling != "cls" && m.pooling != "last" &&
+      m.pooling != "rank")
+    return bad("pooling = '" + m.pooling + "': must be none, mean, cls, last or rank");
   return Status::Ok();
 }
 
 std::string meta_string(const llama_model* model, const char* key) {
   char buf[256];
   const int n = llama_model_meta_val_str(model, key, buf, sizeof buf);
-  return n < 0 ? std::string() : std::string(buf);
+  if (n < 0) return {};
+  if (static_cast<std::size_t>(n) < sizeof buf) return std::string(buf, static_cast<std::size_t>(n));
+  std::string big(static_cast<std::size_t>(n) + 1, '\0');
+  llama_model_meta_val_str(model, key, big.data(), big.size());
+  big.resize(static_cast<std::size_t>(n));
+  return big;
 }
 
 }  // namespace
@@ -116,7 +118,11 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   if (!fp.ok()) return fp.status();
 
   llama_model_params mp = llama_model_default_params();
-  mp.n_gpu_layers = 0;
+  mp.n_gpu_layers = m.n_gpu_layers;  // -1: all of them
+  mp.main_gpu = m.main_gpu;
+  mp.split_mode = m.split_mode == "none" ? LLAMA_SPLIT_MODE_NONE
+                  : m.split_mode == "row" ? LLAMA_SPLIT_MODE_ROW
+                                          : LLAMA_SPLIT_MODE_LAYER;
   impl->model.reset(llama_model_load_from_file(m.path.c_str(), mp));
   if (!impl->model) {
     return Status(Code::kInvalidArgument,
@@ -183,6 +189,14 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   p.llama_commit = KVC_LLAMA_COMMIT;
   impl->ns = KeyNamespace{*fp, engine::quant_byte_for_model(model), engine::context_hash(p)};
 
+  auto chat = engine::ChatTemplates::open(model, m.chat_template, m.jinja);
+  if (!chat.ok()) return chat.status();
+  impl->chat = std::move(chat.value());
+  if (m.embeddings) {
+    if (Status st = engine::open_embedding_context(*impl, m); !st.ok()) return st;
+  }
+  impl->quant_bits = engine::quant_bits_for(engine::ftype_quant_name(static_cast<int>(llama_model_ftype(model))));
+
   auto cache = Cache::open(options.cache);
   if (!cache.ok()) return cache.status();
   impl->cache = std::move(cache.value());
@@ -197,7 +211,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   env.cache = impl->cache.get();
   env.ns = impl->ns;
   env.fingerprint_mode = m.fingerprint_mode;
-  env.quant_bits = engine::quant_bits_for(engine::ftype_quant_name(static_cast<int>(llama_model_ftype(model))));
+  env.quant_bits = impl->quant_bits;
   env.shutdown_deadline = options.shutdown_deadline;
   env.sticky_sessions = options.sticky_sessions && !m.kv_unified;
   env.evict_deadline = options.evict_deadline;
@@ -241,9 +255,14 @@ Result<CompletionResult> Engine::complete(CompletionRequest request) {
     auto job = std::make_unique<engine::Job>();
     job->t_start = t_start;
     job->bounced = std::make_shared<bool>(false);
-    job->skipped_lookup = attempt == 0 && request.parent_key &&
+    // The sampler first: a grammar or logit_bias the model cannot take is the
+    // caller's error, found before any row is loaded.
+    auto sampler = engine::Sampler::create(impl_->model.get(), request.sampling, prompt, impl_->n_ctx_seq);
+    if (!sampler.ok()) return sampler.status();
+    job->sampler = std::move(sampler.value());
+    job->skipped_lookup = attempt == 0 && request.parent_key && request.use_cache &&
                           impl_->scheduler->parked_prefix_of(*request.parent_key, prompt);
-    if (!impl_->options.cache_enabled) {
+    if (!request.use_cache || !impl_->options.cache_enabled) {
       job->start.miss_reason = MissReason::kPolicy;  // no lookup at all
     } else if (!job->skipped_lookup) {
       engine::LookupOptions lo{.allow_truncation = impl_->allow_truncation,
@@ -267,59 +286,21 @@ Result<CompletionResult> Engine::complete(CompletionRequest request) {
   }
 }
 
-Result<std::vector<std::int32_t>> Engine::tokenize(std::string_view text, bool add_bos) const {
-  const auto len = static_cast<std::int32_t>(text.size());
-  std::vector<llama_token> out(text.size() + 8);
-  int n = llama_tokenize(impl_->vocab, text.data(), len, out.data(), static_cast<std::int32_t>(out.size()), add_bos, true);
-  if (n < 0) {
-    out.resize(static_cast<std::size_t>(-n));
-    n = llama_tokenize(impl_->vocab, text.data(), len, out.data(), static_cast<std::int32_t>(out.size()), add_bos, true);
-  }
-  if (n < 0) return Status(Code::kInvalidArgument, "cannot tokenize the prompt (" + std::to_string(text.size()) + " bytes)");
-  out.resize(static_cast<std::size_t>(n));
-  return std::vector<std::int32_t>(out.begin(), out.end());
-}
-
-std::string Engine::detokenize(std::span<const std::int32_t> tokens) const {
-  std::string out(tokens.size() * 8 + 16, '\0');
-  const auto n_tok = static_cast<std::int32_t>(tokens.size());
-  int n = llama_detokenize(impl_->vocab, tokens.data(), n_tok, out.data(), static_cast<std::int32_t>(out.size()), false, false);
-  if (n < 0) {
-    out.resize(static_cast<std::size_t>(-n));
-    n = llama_detokenize(impl_->vocab, tokens.data(), n_tok, out.data(), static_cast<std::int32_t>(out.size()), false, false);
-  }
-  out.resize(static_cast<std::size_t>(std::max(n, 0)));
-  return out;
-}
-
-Result<std::string> Engine::apply_chat_template(std::span<const ChatMessage> messages, bool add_assistant) const {
-  const char* tmpl = llama_model_chat_template(impl_->model.get(), nullptr);
-  if (tmpl == nullptr) tmpl = "chatml";
-  std::vector<llama_chat_message> msgs;
-  std::size_t total = 0;
-  for (const ChatMessage& m : messages) {
-    msgs.push_back({m.role.c_str(), m.content.c_str()});
-    total += m.role.size() + m.content.size();
-  }
-  std::string buf(2 * total + 256, '\0');
-  int n = llama_chat_apply_template(tmpl, msgs.data(), msgs.size(), add_assistant, buf.data(), static_cast<std::int32_t>(buf.size()));
-  if (n > static_cast<int>(buf.size())) {
-    buf.resize(static_cast<std::size_t>(n));
-    n = llama_chat_apply_template(tmpl, msgs.data(), msgs.size(), add_assistant, buf.data(), static_cast<std::int32_t>(buf.size()));
-  }
-  if (n < 0) {
-    return Status(Code::kInvalidArgument, "the chat template of " + model_name() +
-                                              " is not one llama.cpp supports; format the prompt yourself");
-  }
-  buf.resize(static_cast<std::size_t>(n));
-  return buf;
-}
+std::string llama_build_info() { return ::llama_build_info(); }
 
 const KeyNamespace& Engine::key_namespace() const { return impl_->ns; }
 
 std::string Engine::model_name() const { return std::filesystem::path(impl_->options.model.path).filename().string(); }
 
 int Engine::n_ctx_per_sequence() const { return impl_->n_ctx_seq; }
+
+int Engine::n_ctx_train() const { return llama_model_n_ctx_train(impl_->model.get()); }
+
+int Engine::n_vocab() const { return impl_->n_vocab; }
+
+int Engine::n_sequences() const { return impl_->options.model.n_seq; }
+
+std::string Engine::model_meta(const std::string& key) const { return meta_string(impl_->model.get(), key.c_str()); }
 
 Cache& Engine::cache() { return *impl_->cache; }
 

@@ -266,14 +266,25 @@ TEST(Engine, ChatTemplateAndTokenizer) {
   kvc::testing::TempDir dir("kvc-engine");
   auto e = open_engine(test_options(model, dir.path()));
   const ChatMessage msgs[] = {{"system", "be brief"}, {"user", "hello"}};
-  auto text = e->apply_chat_template(msgs, true);
+  ChatRequest chat;
+  chat.messages_json = chat_messages_json(msgs);
+  auto text = e->apply_chat(chat);
   ASSERT_TRUE(text.ok()) << text.status().to_string();
-  EXPECT_NE(text->find("hello"), std::string::npos);
-  EXPECT_NE(text->find("<|im_start|>assistant"), std::string::npos);  // ChatML default
+  EXPECT_NE(text->prompt.find("hello"), std::string::npos);
+  EXPECT_NE(text->prompt.find("<|im_start|>assistant"), std::string::npos);  // ChatML default
+  EXPECT_TRUE(text->grammar.gbnf.empty());
   auto ids = e->tokenize("the cache keeps a state", true);
   ASSERT_TRUE(ids.ok());
   EXPECT_EQ(ids->front(), 1);
-  EXPECT_NE(e->detokenize(*ids).find("cache keeps"), std::string::npos);
+  EXPECT_NE(e->detokenize(*ids)->find("cache keeps"), std::string::npos);
+  const std::int32_t bad[] = {1, -3};
+  EXPECT_EQ(e->detokenize(bad).status().code(), Code::kInvalidArgument);
+  const auto pieces = e->token_pieces(*ids);
+  ASSERT_EQ(pieces.size(), ids->size());
+  std::string joined;
+  for (std::size_t i = 1; i < pieces.size(); ++i) joined += pieces[i].piece;
+  EXPECT_NE(joined.find("cache keeps"), std::string::npos);
+  EXPECT_EQ(pieces[0].piece, "<s>");  // special tokens are rendered
   EXPECT_EQ(e->model_name(), std::filesystem::path(model).filename().string());
   EXPECT_EQ(e->n_ctx_per_sequence(), 1024);
 }

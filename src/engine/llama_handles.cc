@@ -1,5 +1,7 @@
 #include "engine/llama_handles.h"
 
+#include <log.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +37,9 @@ void init_llama_backend() {
     const char* v = std::getenv("KVC_LLAMA_LOG");
     g_log_all = v != nullptr && std::strcmp(v, "1") == 0;
     llama_log_set(log_callback, nullptr);
+    // llama.cpp's common library (chat, grammars, sampler) logs through its own
+    // logger: errors only, unless KVC_LLAMA_LOG=1.
+    common_log_set_verbosity_thold(g_log_all ? LOG_DEFAULT_LLAMA : LOG_LEVEL_ERROR);
     llama_backend_init();
   });
 }

@@ -55,7 +55,7 @@ class Batch {
 // Installs the log filter and calls llama_backend_init() exactly once per process
 // (llama_log_set must come first, or every load prints hundreds of lines).
 // Messages at ERROR level (and CONT records continuing them) go to stderr; with
-// KVC_LLAMA_LOG=1 everything does.
+// KVC_LLAMA_LOG=1 everything does. The same holds for llama.cpp's common library.
 void init_llama_backend();
 
 // The last ERROR-level text llama.cpp logged on this process (for error messages), or "".

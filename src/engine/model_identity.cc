@@ -15,7 +15,6 @@
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <tuple>
 
 #include "format/sha256.h"
@@ -23,13 +22,28 @@
 namespace kvc::engine {
 namespace {
 
+// What a remembered fingerprint is valid for. (path, size, mtime) alone is not
+// enough: a file of the same size copied over the model with its mtime preserved
+// (cp -p, rsync -t, touch -r) would keep the old fingerprint and restore the old
+// model's states. Its ctime cannot be set from user space and changes on every
+// write, truncate, chmod, rename or utimensat; a replaced file also has another
+// inode. So a stamp is the file's identity (device, inode) plus size, mtime and
+// ctime, and any change of either misses the memo.
 struct FileStamp {
   std::string path;
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;
   std::string mode;  // "safe" or "gguf_chunked"
-  auto tie() const { return std::tie(path, size, mtime_ns, mode); }
+  auto tie() const { return std::tie(path, dev, ino, size, mtime_ns, ctime_ns, mode); }
   friend bool operator<(const FileStamp& a, const FileStamp& b) { return a.tie() < b.tie(); }
+  // The memo line's fields before the digest (see memo_lookup).
+  std::string key_text() const {
+    return "v2\t" + path + "\t" + std::to_string(dev) + "\t" + std::to_string(ino) + "\t" + std::to_string(size) +
+           "\t" + std::to_string(mtime_ns) + "\t" + std::to_string(ctime_ns) + "\t" + mode;
+  }
 };
 
 std::mutex g_memo_mu;
@@ -57,12 +71,19 @@ Result<FileStamp> stamp_of(const std::string& path, std::string_view mode) {
   std::error_code ec;
   std::string abs = std::filesystem::absolute(path, ec).lexically_normal().string();
   if (ec) abs = path;
-  return FileStamp{abs, static_cast<std::uint64_t>(st.st_size),
-                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+  auto ns = [](const timespec& t) { return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec; };
+  return FileStamp{abs,
+                   static_cast<std::uint64_t>(st.st_dev),
+                   static_cast<std::uint64_t>(st.st_ino),
+                   static_cast<std::uint64_t>(st.st_size),
+                   ns(st.st_mtim),
+                   ns(st.st_ctim),
                    std::string(mode)};
 }
 
-// Lines: path \t size \t mtime_ns \t mode \t hex. The last matching line wins.
+// Lines: "v2" \t path \t dev \t ino \t size \t mtime_ns \t ctime_ns \t mode \t hex.
+// The last matching line wins. Lines of the first format (path \t size \t
+// mtime_ns \t mode \t hex, keyed too weakly) never match.
 std::optional<Digest> memo_lookup(const FileStamp& s) {
   std::lock_guard lock(g_memo_mu);
   if (auto it = memo().find(s); it != memo().end()) return it->second;
@@ -70,16 +91,11 @@ std::optional<Digest> memo_lookup(const FileStamp& s) {
   if (file.empty()) return std::nullopt;
   std::ifstream in(file);
   std::optional<Digest> found;
+  const std::string key = s.key_text() + "\t";
   std::string line;
   while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string path, size, mtime, mode, hex;
-    if (!std::getline(ls, path, '\t') || !std::getline(ls, size, '\t') || !std::getline(ls, mtime, '\t') ||
-        !std::getline(ls, mode, '\t') || !std::getline(ls, hex))
-      continue;
-    if (path != s.path || mode != s.mode || size != std::to_string(s.size) || mtime != std::to_string(s.mtime_ns))
-      continue;
-    if (auto d = digest_from_hex(hex); d.ok()) found = *d;
+    if (line.size() <= key.size() || line.compare(0, key.size(), key) != 0) continue;
+    if (auto d = digest_from_hex(line.substr(key.size())); d.ok()) found = *d;
   }
   if (found) memo()[s] = *found;
   return found;
@@ -92,8 +108,7 @@ void memo_store(const FileStamp& s, const Digest& d) {
   if (file.empty() || s.path.find_first_of("\t\n") != std::string::npos) return;
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(file).parent_path(), ec);
-  const std::string line = s.path + "\t" + std::to_string(s.size) + "\t" + std::to_string(s.mtime_ns) + "\t" +
-                           s.mode + "\t" + to_hex(d) + "\n";
+  const std::string line = s.key_text() + "\t" + to_hex(d) + "\n";
   // One O_APPEND write per line: concurrent processes do not interleave lines.
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return;

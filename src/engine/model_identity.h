@@ -20,8 +20,10 @@ struct llama_context_params;
 
 namespace kvc::engine {
 
-// SHA-256 of a whole file, remembered per (path, size, mtime): in process, and in
-// ${KVC_CACHE_DIR:-~/.cache/kvc}/fingerprints.tsv across processes (best effort).
+// SHA-256 of a whole file, remembered per (path, device, inode, size, mtime,
+// ctime): in process, and in ${KVC_CACHE_DIR:-~/.cache/kvc}/fingerprints.tsv
+// across processes (best effort). A file rewritten or replaced in any way —
+// even with the same size and its old mtime restored — is hashed again.
 Result<Digest> file_sha256(const std::string& path);
 
 // SHA-256 over the GGUF header + metadata + tensor-info section (the bytes before

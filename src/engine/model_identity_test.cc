@@ -3,10 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <gguf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "engine/engine_test_util.h"
 #include "format/sha256.h"
@@ -81,6 +85,56 @@ TEST(Fingerprint, SafeIsTheFileSha256AndIsRemembered) {
   ASSERT_NE(cache_dir, nullptr);
   EXPECT_NE(read_all(std::string(cache_dir) + "/fingerprints.tsv").find(to_hex(*fp)), std::string::npos);
   EXPECT_EQ(*file_sha256(copy), *fp);
+}
+
+// The issue-11 swap: a fine-tune of the same size copied over the model with its
+// mtime preserved (cp -p, rsync -t) must not keep the old model's fingerprint.
+TEST(Fingerprint, SameSizeSwapWithPreservedMtimeIsCaught) {
+  KVC_REQUIRE_MODEL(model);
+  kvc::testing::TempDir dir("kvc-fp-swap");
+  const std::string path = dir.file("m.gguf");
+  const std::string bytes = read_all(model);
+  std::string tuned = bytes;  // "the fine-tune": same size, other weights
+  tuned[tuned.size() - 1] ^= 0x5a;
+  tuned[tuned.size() / 2] ^= 0x5a;
+  write_all(path, bytes);
+  struct stat before {};
+  ASSERT_EQ(::stat(path.c_str(), &before), 0);
+  auto old_fp = file_sha256(path);
+  auto old_chunked = gguf_chunked_sha256(path);
+  ASSERT_TRUE(old_fp.ok() && old_chunked.ok());
+
+  // In place (same inode, as `cp` over an existing file does), then the old
+  // mtime put back. ctime has the kernel's coarse clock: wait until it moves so
+  // the rewrite is observable at all.
+  for (int i = 0; i < 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    write_all(path, tuned);
+    struct stat now {};
+    ASSERT_EQ(::stat(path.c_str(), &now), 0);
+    if (now.st_ctim.tv_sec != before.st_ctim.tv_sec || now.st_ctim.tv_nsec != before.st_ctim.tv_nsec) break;
+  }
+  const timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+  struct stat after {};
+  ASSERT_EQ(::stat(path.c_str(), &after), 0);
+  ASSERT_EQ(after.st_ino, before.st_ino);
+  ASSERT_EQ(after.st_size, before.st_size);
+  ASSERT_EQ(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+  ASSERT_EQ(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+
+  auto new_fp = file_sha256(path);
+  ASSERT_TRUE(new_fp.ok());
+  EXPECT_NE(*new_fp, *old_fp) << "the memo served the replaced file's old fingerprint";
+  EXPECT_EQ(*new_fp, format::sha256(std::as_bytes(std::span(tuned.data(), tuned.size()))));
+  EXPECT_NE(*gguf_chunked_sha256(path), *old_chunked);
+
+  // Replaced by rename (another inode), size and mtime again preserved.
+  const std::string other = dir.file("m2.gguf");
+  write_all(other, bytes);
+  ASSERT_EQ(::utimensat(AT_FDCWD, other.c_str(), times, 0), 0);
+  ASSERT_EQ(std::rename(other.c_str(), path.c_str()), 0);
+  EXPECT_EQ(*file_sha256(path), *old_fp);
 }
 
 TEST(Fingerprint, ChunkedCoversHeaderAndEdgeTensorsOnly) {

@@ -1,8 +1,20 @@
-// Token sampling through llama.cpp's sampler chain, and the generated-text stream
+// Token sampling with llama.cpp's common library, and the generated-text stream
 // (stop strings, UTF-8 hold-back, the on_text callback).
+//
+// The sampler chain is common_sampler's (common_sampler_init: logit bias and the
+// model's suppressed tokens, penalties, DRY, top-n-sigma, top-k, typical, top-p,
+// min-p, XTC, temperature, dist or mirostat — llama-server's exact chain). The
+// grammar is kept beside it and applied the way common_sampler_sample applies
+// it (rejection: sample, check the token against the grammar, resample from the
+// constrained candidates if it does not fit), but on a logits array rather than a
+// llama_context slot: the first token of a warm request is sampled from logits
+// stored in a cache row, with no decode, through the same code.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,14 +22,61 @@
 #include "engine/llama_handles.h"
 #include "kvc/engine.h"
 
+struct common_sampler;
+
 namespace kvc::engine {
 
-// greedy when temperature <= 0; else top_k → top_p → temp → dist(seed).
-SamplerPtr make_sampler(const SamplingParams& p);
+class Sampler {
+ public:
+  // Builds the chain and the grammar for `p`. The tail of `prompt` is accepted
+  // into the chain (penalties and DRY see the prompt, as in llama-server).
+  // kInvalidArgument names the bad setting (a grammar that does not parse, a
+  // logit_bias token out of the vocabulary, an unknown sampler name, …).
+  // n_ctx: the per-sequence context (repeat_last_n = -1 means all of it).
+  static Result<std::unique_ptr<Sampler>> create(const llama_model* model, const SamplingParams& p,
+                                                 std::span<const std::uint32_t> prompt, int n_ctx);
+  ~Sampler();
+  Sampler(const Sampler&) = delete;
+  Sampler& operator=(const Sampler&) = delete;
+
+  // Samples from `n_vocab` logits and accepts the token. With n_probs > 0 or
+  // probs the token's probabilities are in last_probs() afterwards.
+  llama_token sample(const float* logits, int n_vocab, std::vector<llama_token_data>& scratch);
+
+  // The text a generated token adds to the reply: special tokens render as
+  // nothing, except the grammar's preserved tokens (tool-call markers), which
+  // the chat parser must see (llama-server's accept_special_token).
+  std::string text_of(llama_token token) const;
+
+  const std::optional<TokenProbs>& last_probs() const { return last_probs_; }
+  std::uint32_t seed() const { return seed_; }
+
+ private:
+  Sampler() = default;
+  void fill(const float* logits, int n_vocab, std::vector<llama_token_data>& scratch);
+  void report(llama_token token, const float* logits, int n_vocab);
+
+  struct ChainFree {
+    void operator()(common_sampler* s) const;
+  };
+  const llama_vocab* vocab_ = nullptr;
+  std::unique_ptr<common_sampler, ChainFree> chain_;
+  SamplerPtr grammar_;  // null without a grammar
+  std::vector<llama_token> preserved_;  // sorted
+  llama_token_data_array cur_{};
+  int n_probs_ = 0;
+  bool report_probs_ = false;
+  bool post_sampling_probs_ = false;
+  std::uint32_t seed_ = 0;
+  std::optional<TokenProbs> last_probs_;
+};
+
+// The text of one token (special tokens rendered).
+std::string token_piece(const llama_vocab* vocab, llama_token token);
 
 // Samples from `n_vocab` logits (from llama_get_logits_ith or from a cached row:
 // one code path, so both give the same token) and accepts the token.
-llama_token sample_from_logits(llama_sampler* sampler, const float* logits, int n_vocab,
+llama_token sample_from_logits(Sampler* sampler, const float* logits, int n_vocab,
                                std::vector<llama_token_data>& scratch);
 
 // The text of a reply as it grows: finds stop strings (the text before the first
@@ -34,6 +93,7 @@ class TextStream {
   std::string_view take_emittable(bool final);
   const std::string& text() const { return text_; }
   bool stopped() const { return stopped_; }
+  const std::string& stop_word() const { return stop_word_; }  // the stop string found, "" before
 
  private:
   std::vector<std::string> stop_;
@@ -41,6 +101,7 @@ class TextStream {
   std::string text_;
   std::size_t emitted_ = 0;
   bool stopped_ = false;
+  std::string stop_word_;
 };
 
 }  // namespace kvc::engine

@@ -27,6 +27,14 @@ void Scheduler::submit(std::unique_ptr<Job> job) {
   job->done.set_value(Status(Code::kCancelled, "the engine is shutting down"));
 }
 
+bool Scheduler::post(std::function<void()> task) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return false;
+  posted_.push_back(std::move(task));
+  cv_.notify_all();
+  return true;
+}
+
 void Scheduler::shutdown() {
   {
     std::lock_guard lock(mu_);
@@ -57,12 +65,14 @@ void Scheduler::run() {
   Batch batch(env_.n_batch);
   for (;;) {
     std::deque<std::unique_ptr<Job>> incoming;
+    std::vector<std::function<void()>> tasks;
     std::vector<std::unique_ptr<Job>> cancelled;
     bool stop = false;
     {
       std::unique_lock lock(mu_);
       const auto any_busy = [&] { return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.busy(); }); };
-      cv_.wait(lock, [&] { return stopping_ || any_busy() || !queue_.empty(); });
+      cv_.wait(lock, [&] { return stopping_ || any_busy() || !queue_.empty() || !posted_.empty(); });
+      tasks.swap(posted_);
       stop = stopping_;
       if (stop) {
         incoming.swap(queue_);
@@ -78,6 +88,7 @@ void Scheduler::run() {
         }
       }
     }
+    for (auto& task : tasks) task();
     if (stop) {
       for (auto& job : incoming) job->done.set_value(Status(Code::kCancelled, "the engine is shutting down"));
       const Clock::time_point deadline = Clock::now() + env_.shutdown_deadline;
@@ -104,6 +115,10 @@ void Scheduler::run() {
       fail_batch("llama_decode returned " + std::to_string(rc) + (detail.empty() ? "" : ": " + detail));
       continue;
     }
+    n_decode_.fetch_add(1, std::memory_order_relaxed);
+    busy_in_decode_.fetch_add(static_cast<std::uint64_t>(std::count_if(slots_.begin(), slots_.end(),
+                                                                         [](const Slot& sl) { return sl.busy(); })),
+                              std::memory_order_relaxed);
     after_decode();
   }
 }
@@ -189,6 +204,7 @@ void Scheduler::place(std::deque<std::unique_ptr<Job>>& incoming) {
 }
 
 std::size_t Scheduler::parked_match(const Slot& slot, const Job& job) const {
+  if (!job.request.use_cache) return 0;  // cache_prompt: false
   const auto& t = slot.tokens;
   const auto& p = job.prompt;
   const std::size_t n = std::min(t.size(), p.size());
@@ -235,7 +251,7 @@ void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_l
   slot.job = std::move(job);
   Job& j = *slot.job;
   slot.prompt_text = j.request.prompt;
-  slot.sampler = make_sampler(j.request.sampling);
+  slot.sampler = std::move(j.sampler);
   slot.text.emplace(j.request.sampling.stop);
   slot.t_prefill_start = Clock::now();
   RequestReport& r = slot.result.report;
@@ -383,6 +399,10 @@ void Scheduler::after_decode() {
         s.tokens.insert(s.tokens.end(), prompt.begin() + static_cast<std::ptrdiff_t>(s.prefill_pos),
                         prompt.begin() + static_cast<std::ptrdiff_t>(s.chunk_end));
         s.prefill_pos = s.chunk_end;
+        if (s.job->request.on_progress) {
+          s.job->request.on_progress(PromptProgress{prompt.size(), s.result.report.cached_tokens, s.prefill_pos,
+                                                    ms_between(s.t_prefill_start, Clock::now())});
+        }
         if (s.prefill_pos == s.cold_boundary) save(s, SaveReason::kCold, logits, false);
         if (s.prefill_pos == prompt.size()) {
           s.result.report.prefilled_tokens = prompt.size() - s.result.report.cached_tokens;

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -72,6 +73,29 @@ class Scheduler {
   // `prompt` (any thread; the caller may then skip the cache lookup).
   bool parked_prefix_of(const Key& parent, std::span<const std::uint32_t> prompt);
 
+  // Runs `task` on the scheduler thread before the next batch (slot files,
+  // /slots). False, and the task is not run, after shutdown().
+  bool post(std::function<void()> task);
+
+  // Sequences as llama-server's slots (slot_files.cc). Scheduler thread only:
+  // call them from a posted task. A busy sequence is kUnavailable.
+  struct SlotSnapshot {
+    std::vector<std::uint32_t> tokens;
+    std::vector<std::byte> payload;  // llama_state_seq_get_data
+    std::vector<float> logits;       // after the last token; empty when unknown
+    std::string prompt_text;
+  };
+  Result<SlotSnapshot> snapshot_slot(int slot);
+  // Restores `payload` (describing `tokens`) into sequence `slot` and parks it.
+  Status load_slot(int slot, std::vector<std::uint32_t> tokens, std::span<const std::byte> payload,
+                   std::vector<float> logits);
+  // Clears sequence `slot`; returns how many tokens it held.
+  Result<std::size_t> clear_slot(int slot);
+  std::vector<SlotInfo> slot_infos() const;
+
+  // llama_decode calls so far, and the sequences in their batches summed (any thread).
+  std::uint64_t n_decode() const { return n_decode_.load(std::memory_order_relaxed); }
+  std::uint64_t busy_in_decodes() const { return busy_in_decode_.load(std::memory_order_relaxed); }
   const SchedulerStats& stats() const { return stats_; }
 
  private:
@@ -120,6 +144,7 @@ class Scheduler {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Job>> queue_;
+  std::vector<std::function<void()>> posted_;
   // Per sequence: key and tokens when parked (a copy for parked_prefix_of).
   struct ParkedEntry {
     Key key;
@@ -128,6 +153,7 @@ class Scheduler {
   std::vector<ParkedEntry> parked_;
   std::uint64_t park_counter_ = 0;  // scheduler thread only
   bool stopping_ = false;
+  std::atomic<std::uint64_t> n_decode_{0}, busy_in_decode_{0};
   std::thread thread_;
 };
 

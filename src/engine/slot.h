@@ -33,6 +33,9 @@ struct Job {
   Clock::time_point t_start;
   double lookup_ms = 0;  // lookup + load, on the caller's thread
   std::promise<Result<CompletionResult>> done;
+  // Built on the caller's thread (a grammar that does not parse is the caller's
+  // 400), handed to the slot at admission.
+  std::unique_ptr<Sampler> sampler;
   // Sticky sessions: the caller skipped the cache lookup because parent_key named
   // a parked sequence whose tokens prefix the prompt. If that sequence is gone by
   // admission (evicted meanwhile), the scheduler sets *bounced and fulfils `done`
@@ -61,7 +64,7 @@ struct Slot {
   std::size_t prefill_pos = 0;    // next prompt index to decode
   std::size_t cold_boundary = 0;  // aligned cold-save length (0: none)
   std::optional<llama_token> pending;  // sampled, not yet decoded
-  SamplerPtr sampler;
+  std::unique_ptr<Sampler> sampler;
   std::optional<TextStream> text;
   std::size_t since_checkpoint = 0;  // generated tokens since the last continued save
   FinishReason finish_reason = FinishReason::kStop;

@@ -25,20 +25,10 @@ std::uint64_t thread_cpu_ns() {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-std::string token_piece(const llama_vocab* vocab, llama_token token) {
-  char buf[256];
-  const int n = llama_token_to_piece(vocab, token, buf, sizeof buf, 0, false);
-  if (n >= 0) return std::string(buf, static_cast<std::size_t>(n));
-  std::string big(static_cast<std::size_t>(-n), '\0');
-  const int m = llama_token_to_piece(vocab, token, big.data(), static_cast<int32_t>(big.size()), 0, false);
-  big.resize(static_cast<std::size_t>(std::max(m, 0)));
-  return big;
-}
-
 }  // namespace
 
 void Scheduler::start_generating(Slot& slot, const float* logits) {
-  if (slot.job->request.sampling.max_tokens <= 0 || logits == nullptr) {
+  if (slot.job->request.sampling.max_tokens == 0 || logits == nullptr) {
     slot.finish_reason = FinishReason::kLength;
     finish(slot, logits, true);
     return;
@@ -60,17 +50,27 @@ void Scheduler::on_sampled(Slot& slot, llama_token token) {
   slot.pending = token;
   ++slot.since_checkpoint;
 
+  const TokenProbs* probs = nullptr;
+  if (const auto& p = slot.sampler->last_probs(); p && (j.request.sampling.n_probs > 0 || j.request.sampling.probs)) {
+    slot.result.probs.push_back(*p);
+    probs = &slot.result.probs.back();
+  }
+
   std::optional<FinishReason> reason;
   if (llama_vocab_is_eog(env_.vocab, token)) {
     reason = FinishReason::kEndOfGeneration;
-  } else if (slot.text->append(token_piece(env_.vocab, token))) {
+  } else if (slot.text->append(slot.sampler->text_of(token))) {
     reason = FinishReason::kStop;
   }
-  if (j.request.on_text) {
+  if (j.request.on_token) {
+    const TokenEvent ev{token, slot.text->take_emittable(false), probs};
+    if (!j.request.on_token(ev) && !reason) reason = FinishReason::kCancelled;
+  } else if (j.request.on_text) {
     const std::string_view out = slot.text->take_emittable(false);
     if (!out.empty() && !j.request.on_text(out) && !reason) reason = FinishReason::kCancelled;
   }
-  if (!reason && slot.result.tokens.size() >= static_cast<std::size_t>(j.request.sampling.max_tokens))
+  const int max_tokens = j.request.sampling.max_tokens;
+  if (!reason && max_tokens >= 0 && slot.result.tokens.size() >= static_cast<std::size_t>(max_tokens))
     reason = FinishReason::kLength;
   // The pending token needs one cell; after it the sequence must still fit.
   if (!reason && slot.tokens.size() + 1 >= static_cast<std::size_t>(env_.n_ctx_seq)) reason = FinishReason::kLength;
@@ -83,15 +83,22 @@ void Scheduler::on_sampled(Slot& slot, llama_token token) {
 void Scheduler::finish(Slot& slot, const float* logits, bool save_finish) {
   Job& j = *slot.job;
   RequestReport& r = slot.result.report;
-  if (j.request.on_text && slot.finish_reason != FinishReason::kCancelled) {
-    const std::string_view rest = slot.text->take_emittable(true);
-    if (!rest.empty()) j.request.on_text(rest);
+  if (slot.finish_reason != FinishReason::kCancelled) {
+    if (j.request.on_token) {
+      const std::string_view rest = slot.text->take_emittable(true);
+      if (!rest.empty()) j.request.on_token(TokenEvent{-1, rest, nullptr});
+    } else if (j.request.on_text) {
+      const std::string_view rest = slot.text->take_emittable(true);
+      if (!rest.empty()) j.request.on_text(rest);
+    }
   }
+  slot.result.seed = slot.sampler ? slot.sampler->seed() : 0;
   if (save_finish) r.finish_key = save(slot, SaveReason::kFinish, logits, false);
   r.generated_tokens = slot.result.tokens.size();
   r.finish_reason = slot.finish_reason;
   r.total_ms = ms_between(j.t_start, Clock::now());
   slot.result.text = slot.text->text();
+  if (slot.finish_reason == FinishReason::kStop) slot.result.stop_word = slot.text->stop_word();
   j.done.set_value(std::move(slot.result));
   // A completed request keeps its sequence for a sticky session (a cancelled one
   // too: its cells and token list agree); shutdown (save_finish false) does not.

@@ -26,8 +26,10 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // srv.child.pid is the server's).
 export async function startServer(name, args = [], { host = '127.0.0.1', wrap = [] } = {}) {
   const port = await freePort();
+  // --temp 0: the tests compare outputs (warm vs cold, restart vs reference); a
+  // request that names no temperature gets llama-server's 0.8 and a random seed.
   const argv = [SERVER, '--model', MODEL, ...(host === null ? [] : ['--host', host]), '--port', String(port),
-    '--threads', '1', ...args];
+    '--threads', '1', '--temp', '0', ...args];
   const [cmd, ...rest] = [...wrap, ...argv];
   const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
   const srv = { name, port, child, log: '', base: `http://127.0.0.1:${port}`, exited: null };
