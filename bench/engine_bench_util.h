@@ -203,7 +203,8 @@ struct Timed {
   std::string load;
 };
 
-inline Timed run(kvc::Engine& e, const std::vector<std::int32_t>& prompt, int max_tokens) {
+// One request, timed (wall and process CPU), with the load average at its start.
+inline kvc::Result<Timed> timed_request(kvc::Engine& e, const std::vector<std::int32_t>& prompt, int max_tokens) {
   kvc::CompletionRequest req;
   req.prompt_tokens = prompt;
   req.sampling.max_tokens = max_tokens;
@@ -214,12 +215,19 @@ inline Timed run(kvc::Engine& e, const std::vector<std::int32_t>& prompt, int ma
   auto r = e.complete(req);
   t.wall_ms = ms_since(t0);
   t.cpu_ms = process_cpu_ms() - c0;
-  if (!r.ok()) {
-    std::fprintf(stderr, "engine_bench: request failed: %s\n", r.status().to_string().c_str());
-    std::exit(1);
-  }
+  if (!r.ok()) return r.status();
   t.result = std::move(r.value());
   return t;
+}
+
+// timed_request; a failed request ends the benchmark.
+inline Timed run(kvc::Engine& e, const std::vector<std::int32_t>& prompt, int max_tokens) {
+  auto t = timed_request(e, prompt, max_tokens);
+  if (!t.ok()) {
+    std::fprintf(stderr, "engine_bench: request failed: %s\n", t.status().to_string().c_str());
+    std::exit(1);
+  }
+  return std::move(t.value());
 }
 
 // The run with the median time to first token (the upper median for an even count).

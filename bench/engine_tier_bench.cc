@@ -91,22 +91,6 @@ kvc::Result<std::unique_ptr<kvc::Engine>> open_tier_engine(const TierConfig& c, 
   return std::move(e.value());
 }
 
-kvc::Result<Timed> timed_request(kvc::Engine& e, const std::vector<std::int32_t>& prompt, int max_tokens) {
-  kvc::CompletionRequest req;
-  req.prompt_tokens = prompt;
-  req.sampling.max_tokens = max_tokens;
-  Timed t;
-  t.load = loadavg();
-  const double c0 = process_cpu_ms();
-  const auto t0 = Clock::now();
-  auto r = e.complete(req);
-  t.wall_ms = ms_since(t0);
-  t.cpu_ms = process_cpu_ms() - c0;
-  if (!r.ok()) return r.status();
-  t.result = std::move(r.value());
-  return t;
-}
-
 // Not ok when the request was not served the way its variant must be (see the top).
 kvc::Status check_served(const Request& q) {
   const kvc::RequestReport& r = q.t.result.report;
