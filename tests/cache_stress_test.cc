@@ -36,6 +36,7 @@ TEST(CacheStress, ConcurrentMixedOperations) {
   const int kThreads = 4;
   const int kIters = std::getenv("KVC_SOAK") ? 20000 : 600;
   std::atomic<std::uint64_t> loads_ok{0}, loads_failed{0}, saves_ok{0};
+  std::atomic<std::uint64_t> loads_other_errors{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -61,7 +62,13 @@ TEST(CacheStress, ConcurrentMixedOperations) {
             if (lease.ok()) {
               auto loaded = cache.load(*lease);
               (loaded.ok() ? loads_ok : loads_failed)++;
-              if (!loaded.ok()) ADD_FAILURE() << loaded.status().to_string();
+              // A lease taken while the row's last copy moves down keeps the row
+              // visible, but the move itself may be dropped (writer queue full):
+              // then, and only then, the load is a plain miss.
+              if (!loaded.ok() && loaded.status().code() != Code::kNotFound) {
+                loads_other_errors++;
+                ADD_FAILURE() << loaded.status().to_string();
+              }
               if (loaded.ok()) {
                 // The payload is exactly what was saved for these tokens.
                 auto expect = make_request(toks, bytes, static_cast<std::uint8_t>(which));
@@ -105,7 +112,12 @@ TEST(CacheStress, ConcurrentMixedOperations) {
   cache.flush();
   EXPECT_GT(saves_ok.load(), 0u);
   EXPECT_GT(loads_ok.load(), 0u);
-  EXPECT_EQ(loads_failed.load(), 0u);  // nobody else touches the files: no load may fail
+  // Nobody else touches the files: a load fails only as a miss, and only for a row
+  // whose copy below was dropped.
+  EXPECT_EQ(loads_other_errors.load(), 0u);
+  std::uint64_t dropped_copies = 0;
+  for (const auto& t : cache.tier_stats()) dropped_copies += t.counters.write_through_drops;
+  EXPECT_LE(loads_failed.load(), dropped_copies);
   EXPECT_NE(cache.prometheus_text().find("kvc_leases 0\n"), std::string::npos);
   EXPECT_TRUE(testing::cache_consistent(cache, "", 0));
   EXPECT_TRUE(testing::cache_consistent(cache, dir.path(), 1));

@@ -69,7 +69,11 @@ struct Cache::Impl {
     LoadedFile file;
     TierKind from = TierKind::kRam;
   };
+  // transit_cv wakes loads waiting for a row in motion (no copy at rest, a copy
+  // pending): notified, under transit_mu, whenever a transit entry is added or a
+  // pending copy settles (end_transit).
   std::mutex transit_mu;
+  std::condition_variable transit_cv;
   std::unordered_map<Key, InTransit> transit;
   void end_transit(const Key& key);
 

@@ -14,6 +14,10 @@ bool copy_unusable(Code c) {
   return c == Code::kNotFound || c == Code::kCorrupt || c == Code::kInvalidArgument || c == Code::kPermissionDenied;
 }
 
+// How long a load waits for a row whose only copy is moving (evicted from one
+// tier, its copy below not yet written) before it answers busy.
+constexpr std::chrono::milliseconds kMotionWait{2000};
+
 }  // namespace
 
 void Cache::Impl::delete_copy(const Key& key, TierId t, std::uint64_t size) {
@@ -50,9 +54,12 @@ bool Cache::Impl::make_room(TierId t, std::uint64_t bytes) {
   return true;
 }
 
+// Called after every pending copy of the row settles (landed, failed or dropped):
+// forgets the transit bytes once no copy is pending, and wakes waiting loads.
 void Cache::Impl::end_transit(const Key& key) {
   LoadedFile gone;  // released outside the lock
   std::lock_guard lock(transit_mu);
+  transit_cv.notify_all();
   auto it = transit.find(key);
   if (it == transit.end()) return;
   auto snap = index.get(key);
@@ -73,6 +80,7 @@ void Cache::Impl::finish_victim(TierId t, index::Victim& v, bool demote) {
       queued = queue_copy_claimed(key, *v.demoted_to, *file, /*demotion=*/true);
     } else {
       index.end_copy(key, *v.demoted_to, false);
+      end_transit(key);
     }
     if (!queued) slot(*v.demoted_to).counters.add(slot(*v.demoted_to).counters.write_through_drops);
   } else if (v.remaining == 0 && v.pending != 0 && tier(t).kind() == TierKind::kRam) {
@@ -82,6 +90,7 @@ void Cache::Impl::finish_victim(TierId t, index::Victim& v, bool demote) {
     // Until the copy below lands, loads are served from these bytes.
     std::lock_guard lock(transit_mu);
     transit.insert_or_assign(key, InTransit{std::move(*bytes), tier(t).kind()});
+    transit_cv.notify_all();
   }
   delete_copy(key, t, v.info.size);
   index.finish_evict(key, t);
@@ -131,6 +140,7 @@ bool Cache::Impl::queue_copy_claimed(const Key& key, TierId t, const LoadedFile&
   };
   if (writers && writers->submit(std::move(job))) return true;
   index.end_copy(key, t, false);
+  end_transit(key);
   return false;
 }
 
@@ -178,14 +188,18 @@ bool Cache::Impl::promote(const Key& key, const LoadedFile& file) {
   const std::uint64_t size = file.bytes.size();
   if (!make_room(r, size)) {
     index.end_copy(key, r, false);
+    end_transit(key);
     return false;
   }
   if (Status st = tier(r).put(key, file, nullptr); !st.ok()) {
     tier(r).credit(size);
     index.end_copy(key, r, false);
+    end_transit(key);
     return false;
   }
-  if (index.end_copy(key, r, true) == index::CopyOutcome::kRowGone) {
+  const auto outcome = index.end_copy(key, r, true);
+  end_transit(key);
+  if (outcome == index::CopyOutcome::kRowGone) {
     delete_copy(key, r, size);
     return false;
   }
@@ -219,7 +233,9 @@ Result<LoadedRow> Cache::load(const Lease& lease) {
   for (;;) {
     const auto t = index::fastest(lease.tiers());
     if (!t) {
-      // No copy at rest: the row may be on its way to a slower tier.
+      // No copy at rest: the row may be on its way to a slower tier. Its evictor
+      // files the bytes in `transit` just after taking the copy out of the index,
+      // and a pending copy may land at any moment: wait (bounded) for either.
       std::unique_lock lock(c.transit_mu);
       if (auto it = c.transit.find(key); it != c.transit.end()) {
         LoadedRow out;
@@ -231,11 +247,15 @@ Result<LoadedRow> Cache::load(const Lease& lease) {
         c.note_hit(key);
         return out;
       }
-      lock.unlock();
+      if (lease.tiers() != 0) continue;  // a copy landed meanwhile
       auto snap = c.index.get(key);
-      if (snap && snap->status == index::RowStatus::kAvailable && snap->pending != 0)
-        last = Status(Code::kBusy, "row " + key.hex() + " is moving to a slower tier");
-      break;
+      if (!snap || snap->status != index::RowStatus::kAvailable || snap->pending == 0) break;
+      if (std::chrono::steady_clock::now() - start >= kMotionWait) {
+        last = Status(Code::kBusy, "row " + key.hex() + " is moving between tiers");
+        break;
+      }
+      c.transit_cv.wait_for(lock, std::chrono::milliseconds(5));
+      continue;
     }
     TierSlot& s = c.slot(*t);
     auto file = s.tier->load(key);
