@@ -303,7 +303,15 @@ TEST(Generation, BackendSamplingMatchesCpuSampling) {
     alternatives += x.top.size();
   }
   EXPECT_GE(alternatives, 2 * cpu.probs.size()) << "the test needs a spread of probabilities";
-  EXPECT_EQ(run(*f.engine, b).tokens, cpu.tokens);  // again, warm
+
+  // Warm: the first token from a cache row's logits (CPU), the rest in the graph.
+  kvc::testing::TempDir dir("kvc-gen-backend");
+  auto e = open_engine(test_options(f.model, dir.path()));
+  EXPECT_EQ(run(*e, r).tokens, cpu.tokens);
+  e->cache().flush();
+  const auto warm = run(*e, b);
+  EXPECT_NE(warm.report.path, LookupPath::kMiss);
+  EXPECT_EQ(warm.tokens, cpu.tokens);
 
   auto raw = b;
   raw.sampling.post_sampling_probs = false;  // raw-logit probabilities: the CPU samples

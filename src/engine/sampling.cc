@@ -279,7 +279,7 @@ llama_token Sampler::sample(const float* logits, int n_vocab, std::vector<llama_
 
 // llama-server's populate_token_probs: post-sampling from the chain's candidates
 // (sorted by probability, zeros dropped), else the softmax of the raw logits.
-// `cand`: the chain's candidates (from the logits, or the backend's); `logits`
+// `cur`: the chain's candidates (from the logits, or the backend's); `logits`
 // is only read without post_sampling_probs (never with backend sampling).
 void Sampler::report(llama_token token, const llama_token_data_array& cur, const float* logits, int n_vocab) {
   TokenProbs r;

@@ -8,7 +8,9 @@
 // it (rejection: sample, check the token against the grammar, resample from the
 // constrained candidates if it does not fit), but on a logits array rather than a
 // llama_context slot: the first token of a warm request is sampled from logits
-// stored in a cache row, with no decode, through the same code.
+// stored in a cache row, with no decode, through the same code. With backend
+// sampling (no grammar) the tokens after the first are sampled in the decode
+// graph by the same chain (bind_backend, sample_decoded).
 #pragma once
 
 #include <cstdint>
