@@ -321,6 +321,28 @@ test('verbose: "__verbose" per request, whole and streamed; timings_per_token: t
   assert.ok(plain.filter((e) => !e.stop).every((e) => !('timings' in e)), JSON.stringify(plain));
 });
 
+test('backend_sampling: llama.cpp samples in the decode graph, with the tokens and probabilities of CPU sampling', async () => {
+  const body = { prompt: words(12, 31), n_predict: 8, seed: 7, temperature: 1.0, n_probs: 5, post_sampling_probs: true };
+  const cpu = await call(srv, 'POST', '/completion', { key: KEY, body });
+  assert.equal(cpu.status, 200, cpu.text);
+  assert.equal(cpu.body.generation_settings.backend_sampling, false);
+  for (const cache_prompt of [true, false]) {  // warm (first token from the row) and cold
+    const gpu = await call(srv, 'POST', '/completion', { key: KEY, body: { ...body, backend_sampling: true, cache_prompt } });
+    assert.equal(gpu.status, 200, gpu.text);
+    assert.equal(gpu.body.generation_settings.backend_sampling, true);
+    assert.equal(gpu.body.content, cpu.body.content);
+    assert.deepEqual(gpu.body.completion_probabilities.map((t) => t.id), cpu.body.completion_probabilities.map((t) => t.id));
+    gpu.body.completion_probabilities.forEach((t, i) => {
+      const c = cpu.body.completion_probabilities[i];
+      assert.ok(Math.abs(t.prob - c.prob) < 0.01, `${t.prob} vs ${c.prob}`);
+      assert.deepEqual(t.top_probs.map((x) => x.id), c.top_probs.map((x) => x.id));
+    });
+  }
+  const bad = await call(srv, 'POST', '/completion', { key: KEY, body: { prompt: 'x', backend_sampling: 'on' } });
+  assert.equal(bad.status, 400, bad.text);
+  assert.equal(bad.body.error.param, 'backend_sampling');
+});
+
 test('CORS preflight before auth; X-Api-Key; un-prefixed paths; /tokenize, /detokenize, /props', async () => {
   const pre = await fetch(`${srv.base}/v1/chat/completions`, { method: 'OPTIONS', headers: { Origin: 'web.example',
     'Access-Control-Request-Method': 'POST' } });
