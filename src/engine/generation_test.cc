@@ -394,8 +394,10 @@ TEST(Generation, ProgressStartsBeforeTheFirstDecode) {
   EXPECT_EQ(cold[0].processed, 0u);
   for (std::size_t i = 0; i < cold.size(); ++i) {
     EXPECT_EQ(cold[i].total, prompt.size());
-    if (i > 0) EXPECT_GT(cold[i].processed, cold[i - 1].processed);
-    if (i > 0) EXPECT_GE(cold[i].elapsed_ms, cold[i - 1].elapsed_ms);
+    if (i > 0) {
+      EXPECT_GT(cold[i].processed, cold[i - 1].processed);
+      EXPECT_GE(cold[i].elapsed_ms, cold[i - 1].elapsed_ms);
+    }
   }
   EXPECT_EQ(cold.back().processed, prompt.size());
   e->cache().flush();
