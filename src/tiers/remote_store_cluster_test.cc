@@ -94,7 +94,7 @@ TEST_F(RemoteClusterTest, ReshardingDuringLoadReturnsNoErrors) {
   ASSERT_TRUE(store);
   // Rows in the slots the resharding moves first (redis-cli takes node 0's lowest
   // slots), each of 20 chunks: a row's keys migrate one by one
-  // (--cluster-pipeline 1), so a get meets some chunks moved and others not (ASK).
+  // (--cluster-pipeline 1), so a get may meet some chunks moved and others not (ASK).
   const int moved_slots = 1000;
   std::vector<File> files;
   for (std::uint32_t i = 0; files.size() < 16 && i < 100'000; ++i) {
@@ -141,7 +141,9 @@ TEST_F(RemoteClusterTest, ReshardingDuringLoadReturnsNoErrors) {
   EXPECT_EQ(c.timeouts, 0u);
   EXPECT_EQ(c.corrupt_rejected, 0u);
   EXPECT_GE(c.moved, 1u);
-  EXPECT_GE(c.ask, 1u);
+  // Whether a get lands inside a slot's migration window (ASK) depends on timing:
+  // a slow build (TSan) can miss every window. ASK is proven deterministically by
+  // RedisClusterLive.FollowsAskOnceWithAskingAndKeepsTheMap; here it is reported.
   std::cout << "resharding: " << ops.load() << " operations, " << c.moved << " MOVED, " << c.ask
             << " ASK followed\n";
   // Everything is still there, now partly on node 1.
