@@ -94,6 +94,10 @@ Json usage_json(const RequestReport& r);
 // llama-server's timings: cache_n, prompt_n, prompt_ms, prompt_per_token_ms,
 // prompt_per_second, predicted_n, predicted_ms, predicted_per_token_ms, predicted_per_second.
 Json timings_json(const RequestReport& r);
+// llama-server's "timings" object from its counts and times (rates 0 where a
+// divisor is 0; generation rates count predicted_n - 1 decode steps).
+Json timings_fields(std::size_t cache_n, std::size_t prompt_n, double prompt_ms, std::size_t predicted_n,
+                    double predicted_ms);
 // The kvc object: the per-request report of engine.md §3, finish_key, and the
 // generated token ids (so a client can resume at token level with parent_key).
 Json kvc_json(const RequestReport& r, const std::vector<std::int32_t>& completion_tokens);

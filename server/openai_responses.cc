@@ -53,25 +53,28 @@ Json usage_json(const RequestReport& r) {
               {"prompt_tokens_details", {{"cached_tokens", llama_cached_tokens(r)}}}};
 }
 
-Json timings_json(const RequestReport& r) {
-  const double prompt_ms = r.prefill_ms;
-  const double predicted_ms = std::max(0.0, r.total_ms - r.time_to_first_token_ms);
+Json timings_fields(std::size_t cache_n, std::size_t prompt_n, double prompt_ms, std::size_t predicted_n,
+                    double predicted_ms) {
   // llama-server's rates: the first token comes from the prompt's last logits
   // (no decode of its own), so generation is n - 1 decode steps.
-  const std::size_t steps = r.generated_tokens > 0 ? r.generated_tokens - 1 : 0;
+  const std::size_t steps = predicted_n > 0 ? predicted_n - 1 : 0;
   auto per_token = [](double ms, std::size_t n) { return n > 0 ? ms / static_cast<double>(n) : 0.0; };
   auto per_second = [](double ms, std::size_t n) { return ms > 0 && n > 0 ? 1e3 * static_cast<double>(n) / ms : 0.0; };
-  const std::size_t cache_n = llama_cached_tokens(r);
-  const std::size_t prompt_n = r.prompt_tokens - cache_n;
   return Json{{"cache_n", cache_n},
               {"prompt_n", prompt_n},
               {"prompt_ms", prompt_ms},
               {"prompt_per_token_ms", per_token(prompt_ms, prompt_n)},
               {"prompt_per_second", per_second(prompt_ms, prompt_n)},
-              {"predicted_n", r.generated_tokens},
+              {"predicted_n", predicted_n},
               {"predicted_ms", predicted_ms},
               {"predicted_per_token_ms", per_token(predicted_ms, steps)},
               {"predicted_per_second", per_second(predicted_ms, steps)}};
+}
+
+Json timings_json(const RequestReport& r) {
+  const std::size_t cache_n = llama_cached_tokens(r);
+  return timings_fields(cache_n, r.prompt_tokens - cache_n, r.prefill_ms, r.generated_tokens,
+                        std::max(0.0, r.total_ms - r.time_to_first_token_ms));
 }
 
 Json kvc_json(const RequestReport& r, const std::vector<std::int32_t>& completion_tokens) {
