@@ -108,7 +108,7 @@ void rows_route(App& app, const HttpRequest& req, const std::shared_ptr<Exchange
                                    : (fastest && *fastest < app.tier_names.size() ? app.tier_names[*fastest] : "");
     const char* status = r.status == RowStatus::kAvailable ? "available"
                          : r.status == RowStatus::kWriting ? "writing"
-                                                                  : "deleting";
+                                                           : "deleting";
     out.push_back({{"key", r.info.key.hex()},
                    {"tier", where},
                    {"tiers", names_of(r.tiers)},

@@ -42,6 +42,7 @@
 #include <thread>
 
 #include "cache_test_util.h"
+#include "format/kvc_file.h"
 #include "support/temp_dir.h"
 
 extern char** environ;

@@ -87,7 +87,6 @@ class LoadedRow {
 
   // What the file says about itself: tokens, logits, header, prompt text, …
   const RowMeta& meta() const { return *meta_; }
-  std::shared_ptr<const RowMeta> shared_meta() const { return meta_; }
   // The payload (the engine's KV state), CRC-verified.
   std::span<const std::byte> payload() const { return payload_; }
   TierKind tier() const { return tier_; }

@@ -159,7 +159,7 @@ TEST(Engine, RowsOfAnotherModelOrContextAreNeverRestored) {
   }
   {
     auto o = test_options(model, dir.path());
-    o.model.fingerprint_mode = format::FingerprintMode::kGgufChunked;  // another fingerprint of the same file
+    o.model.fingerprint_mode = FingerprintMode::kGgufChunked;  // another fingerprint of the same file
     auto e = open_engine(o);
     EXPECT_EQ(run(*e, greedy(p)).report.path, LookupPath::kMiss);
   }
