@@ -152,7 +152,8 @@ void write_figures_json(const fs::path& file, const FiguresJson& f) {
                   {"kvc_load_ms", f.kvc_load_ms},
                   {"kvc_set_ms", f.kvc_set_ms},
                   {"llama_load_file_ms", f.llama_load_file_ms},
-                  {"set_data_floor_ms", f.set_data_floor_ms}};
+                  {"set_data_floor_ms", f.set_data_floor_ms},
+                  {"kvc_ram_restore_ms", f.kvc_ram_restore_ms}};
   j["save"] = {{"state_bytes", f.snapshot.state_bytes},
                {"snapshot_engine_ms", f.snapshot.engine_ms},
                {"get_data_ready_ms", f.snapshot.ready_ms},

@@ -60,6 +60,7 @@ struct FiguresJson {
   // P2, P3 (same prompt size, section b)
   std::size_t state_bytes = 0;
   double kvc_restore_ms = 0, kvc_load_ms = 0, kvc_set_ms = 0, llama_load_file_ms = 0, set_data_floor_ms = 0;
+  double kvc_ram_restore_ms = 0;  // a RAM-tier hit: checkout + load + set_data
   // save (section b and the cold run of section a)
   SnapshotFigures snapshot;
   double kvc_save_ms = 0, llama_save_sync_ms = 0;

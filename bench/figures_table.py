@@ -94,8 +94,12 @@ def rows_for(engine, lookup, scan):
             rows.append(("P2", f"kvc restore (load {fmt_ms(r['kvc_load_ms'])} + set_data {fmt_ms(r['kvc_set_ms'])}) "
                                f"vs llama_state_seq_load_file, {mib:.1f} MiB, page cache",
                          fmt_ms(k), fmt_ms(l), f"{k / l:.2f}×", "≤ 1.0", k <= l))
-            rows.append(("P3", "kvc restore vs set_data from memory",
-                         fmt_ms(k), fmt_ms(f), f"{k / f:.2f}×", "≤ 1.5", k <= 1.5 * f))
+            # P3: a RAM-tier hit (checkout + load, no read and no CRC, + set_data);
+            # older figures without it: the disk-tier restore.
+            ram = r.get("kvc_ram_restore_ms") or 0
+            k3, how = (ram, "RAM-tier hit") if ram > 0 else (k, "disk-tier")
+            rows.append(("P3", f"kvc restore ({how}: checkout + load + set_data) vs set_data from memory",
+                         fmt_ms(k3), fmt_ms(f), f"{k3 / f:.2f}×", "≤ 1.5", k3 <= 1.5 * f))
         s = engine["save"]
         if s.get("state_bytes"):
             e, g = s["snapshot_engine_ms"], s["get_data_ready_ms"]

@@ -11,6 +11,12 @@
 //                                   a buffer owned by the caller, verify CRC32C and key.
 //     baseline: open, fstat, allocate an uninitialised buffer, read(2) loop, close —
 //     the same file, no verification.
+//   BM_FreshBuffer/bytes:N          BufferPool::acquire of a new buffer (the pool trimmed
+//                                   first): what the first save or load of a size costs.
+//     baseline: aligned_alloc (2 MiB), MADV_HUGEPAGE, and one write per 4 KiB page —
+//     the pool's allocation before it used MADV_POPULATE_WRITE. thp:0 runs both with
+//     transparent huge pages disabled for the process (prctl PR_SET_THP_DISABLE), as
+//     when no huge page can be had (fragmented memory, THP off).
 //   BM_LoadDiskCold/bytes:N         the same with the file dropped from the page cache
 //                                   before each iteration (posix_fadvise DONTNEED after
 //                                   fdatasync); the warm variants read from the page cache.
@@ -25,6 +31,8 @@
 // $KVC_BENCH_SHM_DIR (default /dev/shm); both removed at exit.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,6 +49,7 @@
 #include "bench_common.h"
 #include "format/kvc_file.h"
 #include "kvc/cache.h"
+#include "kvc/buffer.h"
 
 namespace {
 
@@ -324,7 +333,55 @@ void BM_LoadDiskColdBaseline(benchmark::State& s) { load_baseline(s, kvc::TierKi
 void BM_LoadRamFile(benchmark::State& s) { load_bench(s, kvc::TierKind::kRamFile, false); }
 void BM_LoadRamFileBaseline(benchmark::State& s) { load_baseline(s, kvc::TierKind::kRamFile, false); }
 
+// thp:0 disables transparent huge pages for the process while the benchmark runs.
+struct ThpSetting {
+  explicit ThpSetting(bool on) { (void)::prctl(PR_SET_THP_DISABLE, on ? 0 : 1, 0, 0, 0); }
+  ~ThpSetting() { (void)::prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0); }
+};
+
+void BM_FreshBuffer(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  ThpSetting thp(state.range(1) != 0);
+  kvc::BufferPool pool(std::size_t{1} << 30);
+  double cpu = 0;
+  for (auto _ : state) {
+    pool.trim();
+    const double c0 = kvc::bench::thread_cpu_seconds();
+    const auto t0 = Clock::now();
+    kvc::ByteBuffer b = pool.acquire(bytes);
+    state.SetIterationTime(seconds_since(t0));
+    cpu += kvc::bench::thread_cpu_seconds() - c0;
+    benchmark::DoNotOptimize(b.data());
+  }
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+  state.counters["cpu_ms"] = benchmark::Counter(cpu * 1e3, benchmark::Counter::kAvgIterations);
+}
+
+void BM_FreshBufferBaseline(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  ThpSetting thp(state.range(1) != 0);
+  const std::size_t huge = std::size_t{2} << 20, cap = (bytes + huge - 1) / huge * huge;
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  double cpu = 0;
+  for (auto _ : state) {
+    const double c0 = kvc::bench::thread_cpu_seconds();
+    const auto t0 = Clock::now();
+    void* p = std::aligned_alloc(huge, cap);
+    (void)::madvise(p, cap, MADV_HUGEPAGE);
+    auto* v = static_cast<volatile std::byte*>(p);
+    for (std::size_t i = 0; i < cap; i += page) v[i] = std::byte{0};
+    state.SetIterationTime(seconds_since(t0));
+    cpu += kvc::bench::thread_cpu_seconds() - c0;
+    std::free(p);
+  }
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+  state.counters["cpu_ms"] = benchmark::Counter(cpu * 1e3, benchmark::Counter::kAvgIterations);
+}
+
 }  // namespace
+
+BENCHMARK(BM_FreshBuffer)->ArgNames({"bytes", "thp"})->ArgsProduct({{88 * kMiB}, {1, 0}})->Iterations(10)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FreshBufferBaseline)->ArgNames({"bytes", "thp"})->ArgsProduct({{88 * kMiB}, {1, 0}})->Iterations(10)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // 64 KiB and 16 MiB: as many iterations as the min time asks; 256 MiB: a fixed few.
 #define KVC_IO_BENCH(fn, big_iters)                                                              \

@@ -27,6 +27,7 @@ App::App(ServerConfig c, Engine& e)
   defaults.sampling = default_sampling(config);
   defaults.n_predict = config.default_max_tokens;
   defaults.n_parallel = config.parallel;
+  defaults.verbose = config.verbose;
   system_fingerprint = llama_build_info() + "-kvc" + KVC_VERSION;
   start_time_unix = std::chrono::duration_cast<std::chrono::seconds>(
                         std::chrono::system_clock::now().time_since_epoch()).count();

@@ -31,15 +31,18 @@ void CompletionStream::attach(CompletionRequest& req) {
   auto cancel = ex_->cancel_flag();
   req.on_token = [self, cancel](const TokenEvent& ev) {
     Item item;
+    item.at = std::chrono::steady_clock::now();
     item.text = std::string(ev.text);
     item.token = ev.token;
     if (ev.probs != nullptr) item.probs = *ev.probs;
     self->push(std::move(item));
     return !cancel->load();
   };
-  if (params_.return_progress) {
+  // timings_per_token needs the prompt's timings even without progress events.
+  if (params_.return_progress || params_.timings_per_token) {
     req.on_progress = [self](const PromptProgress& p) {
       Item item;
+      item.at = std::chrono::steady_clock::now();
       item.progress = p;
       self->push(std::move(item));
     };
@@ -69,8 +72,19 @@ void CompletionStream::flush() {
   if (!out.empty()) ex_->write(std::move(out));
 }
 
+// llama-server's slot timings at a token event: generation time runs from the
+// first token (the prompt's end) to this one.
+std::optional<Json> CompletionStream::token_timings(const Item& item) {
+  if (!params_.timings_per_token || item.token < 0) return std::nullopt;
+  if (!first_token_at_) first_token_at_ = item.at;
+  const double ms = std::chrono::duration<double, std::milli>(item.at - *first_token_at_).count();
+  return token_timings_json(prompt_, so_far_.generated_tokens, ms);
+}
+
 std::string CompletionStream::events(const Item& item) {
   if (item.progress) {
+    prompt_ = *item.progress;
+    if (!params_.return_progress) return "";
     Json j;
     switch (shape_) {
       case StreamShape::kOaiCompletion: j = completion_chunk(ctx_, "", {}); break;
@@ -82,23 +96,35 @@ std::string CompletionStream::events(const Item& item) {
         break;
       }
     }
+    if (params_.timings_per_token) j["timings"] = progress_timings_json(*item.progress);
     j["prompt_progress"] = prompt_progress_json(*item.progress);
     so_far_.prompt_tokens = item.progress->total;
     return sse_event(dump(j));
   }
   if (item.token >= 0) ++so_far_.generated_tokens;
+  const std::optional<Json> timings = token_timings(item);
   std::vector<TokenProbs> probs;
   if (item.probs) probs.push_back(*item.probs);
   switch (shape_) {
-    case StreamShape::kOaiCompletion:
+    case StreamShape::kOaiCompletion: {
       if (item.text.empty() && probs.empty()) return "";
-      return sse_event(dump(completion_chunk(ctx_, item.text, probs)));
+      Json j = completion_chunk(ctx_, item.text, probs);
+      if (timings) j["timings"] = *timings;
+      if (params_.verbose) {  // llama-server: every partial chunk carries its native form
+        std::vector<std::int32_t> tokens;
+        if (item.token >= 0) tokens.push_back(item.token);
+        j["__verbose"] = native_chunk_json(native_, item.text, tokens, probs, so_far_,
+                                           params_.sampling.post_sampling_probs);
+      }
+      return sse_event(dump(j));
+    }
     case StreamShape::kNative: {
       if (item.text.empty() && probs.empty() && item.token < 0) return "";
       std::vector<std::int32_t> tokens;
       if (item.token >= 0) tokens.push_back(item.token);
-      return sse_event(dump(native_chunk_json(native_, item.text, tokens, probs, so_far_,
-                                              params_.sampling.post_sampling_probs)));
+      Json j = native_chunk_json(native_, item.text, tokens, probs, so_far_, params_.sampling.post_sampling_probs);
+      if (timings) j["timings"] = *timings;
+      return sse_event(dump(j));
     }
     case StreamShape::kOaiChat: {
       for (auto& p : probs) carried_.push_back(std::move(p));
@@ -107,8 +133,10 @@ std::string CompletionStream::events(const Item& item) {
       std::string out;
       for (std::size_t i = 0; i < deltas->size(); ++i) {
         const bool last = i + 1 == deltas->size();
-        out += sse_event(dump(chat_delta_chunk(ctx_, (*deltas)[i], last ? std::span<const TokenProbs>(carried_)
-                                                                          : std::span<const TokenProbs>())));
+        Json j = chat_delta_chunk(ctx_, (*deltas)[i], last ? std::span<const TokenProbs>(carried_)
+                                                          : std::span<const TokenProbs>());
+        if (last && timings) j["timings"] = *timings;
+        out += sse_event(dump(j));
       }
       carried_.clear();
       return out;
@@ -121,24 +149,28 @@ std::string CompletionStream::tail(const Result<CompletionResult>& result) {
   if (!result.ok()) return sse_event(dump(error_body(engine_error(result.status()))));
   const CompletionResult& r = result.value();
   const bool usage = params_.include_usage;
-  std::string out;
+  std::vector<Json> events;
   switch (shape_) {
     case StreamShape::kOaiCompletion:
-      out += sse_event(dump(completion_final_chunk(ctx_, r, !usage)));
+      events.push_back(completion_final_chunk(ctx_, r, !usage));
       break;
     case StreamShape::kOaiChat: {
       auto deltas = parser_->update("", false);
       if (deltas.ok()) {
-        for (const ChatDelta& d : *deltas) out += sse_event(dump(chat_delta_chunk(ctx_, d, carried_)));
+        for (const ChatDelta& d : *deltas) events.push_back(chat_delta_chunk(ctx_, d, carried_));
       }
       carried_.clear();
-      out += sse_event(dump(chat_final_chunk(ctx_, r, !parser_->output().tool_calls.empty(), !usage)));
+      events.push_back(chat_final_chunk(ctx_, r, !parser_->output().tool_calls.empty(), !usage));
       break;
     }
     case StreamShape::kNative:
       return sse_event(dump(native_completion_json(native_, r, params_, /*stream=*/true)));
   }
-  if (usage) out += sse_event(dump(usage_chunk(ctx_, r, shape_ == StreamShape::kOaiChat)));
+  if (usage) events.push_back(usage_chunk(ctx_, r, shape_ == StreamShape::kOaiChat));
+  // llama-server puts the final native object on the first of the last events.
+  if (params_.verbose) events.front()["__verbose"] = native_completion_json(native_, r, params_, /*stream=*/true);
+  std::string out;
+  for (const Json& j : events) out += sse_event(dump(j));
   return out;
 }
 

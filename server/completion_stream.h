@@ -3,7 +3,8 @@
 // reasoning, tool calls as deltas) or llama's native /completion.
 //
 // The engine's scheduler thread hands over each generated token (on_token) and
-// prefill progress (on_progress, with return_progress): both only append to a
+// prefill progress (on_progress, with return_progress or timings_per_token):
+// both only append to a
 // mutex-guarded list and, when no flush is pending, post one to the connection's
 // I/O strand. The strand formats and writes the events (one per token, like
 // llama-server), so neither thread ever waits for the other. finish() writes the
@@ -11,6 +12,7 @@
 // stream_options.include_usage, or an error event, then [DONE].
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -48,6 +50,7 @@ class CompletionStream : public std::enable_shared_from_this<CompletionStream> {
     std::int32_t token = -1;  // -1: the held-back rest at the end (no token)
     std::optional<TokenProbs> probs;
     std::optional<PromptProgress> progress;  // a progress event instead of a token
+    std::chrono::steady_clock::time_point at;  // when the scheduler handed it over
   };
   void push(Item item);   // scheduler thread
   void flush();           // I/O strand
@@ -66,6 +69,10 @@ class CompletionStream : public std::enable_shared_from_this<CompletionStream> {
   // I/O strand only:
   RequestReport so_far_;                 // tokens_predicted / tokens_evaluated of native chunks
   std::vector<TokenProbs> carried_;      // chat: probs of tokens whose text produced no delta yet
+  // timings_per_token: the prompt's last progress, and when the first token came.
+  PromptProgress prompt_;
+  std::optional<std::chrono::steady_clock::time_point> first_token_at_;
+  std::optional<Json> token_timings(const Item& item);
 };
 
 }  // namespace kvc::server

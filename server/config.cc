@@ -261,10 +261,13 @@ const std::vector<OptionDef>& compat_option_defs() {
       {"repeat-last-n", "Default repeat_last_n; -1 = the context [64]", integer(&C::repeat_last_n), "N"},
       {"presence-penalty", "Default presence_penalty [0]", real(&C::presence_penalty), "F"},
       {"frequency-penalty", "Default frequency_penalty [0]", real(&C::frequency_penalty), "F"},
+      {"backend-sampling", "Sample generated tokens in the decode graph (llama.cpp's backend sampling; a "
+                           "request's backend_sampling overrides it; not with a grammar) [false]",
+       boolean(&C::backend_sampling), "BOOL"},
       {"metrics", "llama-server's --metrics; kvc-server serves /metrics regardless [false]", boolean(&C::metrics),
        "BOOL"},
       {"slots", "Serve GET /slots (llama-server's --slots / --no-slots) [true]", boolean(&C::slots), "BOOL"},
-      {"verbose", "Log llama.cpp's messages too [false]", boolean(&C::verbose), "BOOL"},
+      {"verbose", "Log llama.cpp's messages too, and answer with llama-server's \"__verbose\" object unless a request sets \"verbose\": false [false]", boolean(&C::verbose), "BOOL"},
   };
   return defs;
 }
@@ -446,6 +449,7 @@ SamplingParams default_sampling(const ServerConfig& c) {
   s.repeat_last_n = c.repeat_last_n;
   s.presence_penalty = c.presence_penalty;
   s.frequency_penalty = c.frequency_penalty;
+  s.backend_sampling = c.backend_sampling;
   s.max_tokens = c.default_max_tokens;
   return s;
 }

@@ -87,6 +87,7 @@ struct ServerConfig {
   int repeat_last_n = 64;
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
+  bool backend_sampling = false;  // llama.cpp's backend sampling by default (a request's backend_sampling wins)
   bool metrics = false;          // llama-server's --metrics (kvc serves /metrics regardless)
   bool slots = true;             // GET /slots (llama-server's --slots / --no-slots)
   bool verbose = false;          // also: responses carry llama-server's "__verbose" object

@@ -307,6 +307,19 @@ TEST(LlamaFlags, CorsOriginsAndVerbose) {
   EXPECT_NE(bad.message.find("--cors-origins"), std::string::npos) << bad.message;
 }
 
+TEST(LlamaFlags, BackendSampling) {
+  EXPECT_FALSE(default_sampling(parse_env({}, {}).config).backend_sampling);
+  for (const char* f : {"-bs", "--backend-sampling", "--backend_sampling"}) {  // llama.cpp reads _ as -
+    auto c = parse_env({f}, {});
+    ASSERT_TRUE(c.run) << f << ": " << c.message;
+    EXPECT_TRUE(c.config.backend_sampling) << f;
+    EXPECT_TRUE(default_sampling(c.config).backend_sampling) << f;
+  }
+  auto e = parse_env({}, {{"LLAMA_ARG_BACKEND_SAMPLING", "1"}});
+  ASSERT_TRUE(e.run) << e.message;
+  EXPECT_TRUE(e.config.backend_sampling);
+}
+
 TEST(LlamaFlags, EqualsFormsBooleansAndDefaults) {
   auto c = parse_env({"--n-gpu-layers=7", "--alias=x", "--no-jinja", "--embedding", "--pooling", "mean",
                       "--n-predict", "-1", "-cb", "--no-context-shift", "--offline", "--no-ui"},

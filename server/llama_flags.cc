@@ -1,5 +1,6 @@
 #include "server/llama_flags.h"
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <thread>
@@ -178,8 +179,7 @@ const std::vector<LlamaFlag>& flags() {
       {{"--path", "--api-prefix"}, "LLAMA_ARG_STATIC_PATH", Kind::kRefuse, "", "", "kvc-server serves no static files and no API prefix",
        nullptr, true},
       {{"-to", "--timeout"}, "LLAMA_ARG_TIMEOUT", Kind::kRefuse, "", "", "kvc-server's HTTP timeouts are not configurable", nullptr, true},
-      {{"--backend-sampling", "--backend_sampling"}, "LLAMA_ARG_BACKEND_SAMPLING", Kind::kRefuse, "", "",
-       "kvc samples on the CPU from the logits (the cached ones included)"},
+      {{"-bs", "--backend-sampling"}, "LLAMA_ARG_BACKEND_SAMPLING", Kind::kSet, "backend-sampling", "true"},
       {{"-tb", "--threads-batch"}, "", Kind::kRefuse, "", "", "kvc uses --threads (-t) for prompt processing too",
        nullptr, true},
   };
@@ -217,6 +217,11 @@ Result<std::vector<std::string>> translate_llama_args(std::span<const std::strin
       }
     }
     const LlamaFlag* f = find_flag(name);
+    if (f == nullptr && a.rfind("--", 0) == 0) {  // llama.cpp reads "--a_b" as "--a-b"
+      std::string dashed = name;
+      std::replace(dashed.begin(), dashed.end(), '_', '-');
+      f = find_flag(dashed);
+    }
     if (f == nullptr) {  // one of kvc-server's own options (or an unknown one CLI11 reports)
       out.push_back(a);
       continue;

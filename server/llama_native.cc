@@ -187,6 +187,27 @@ Json prompt_progress_json(const PromptProgress& p) {
   return Json{{"total", p.total}, {"cache", p.cached}, {"processed", p.processed}, {"time_ms", p.elapsed_ms}};
 }
 
+Json token_timings_json(const PromptProgress& p, std::size_t predicted_n, double predicted_ms) {
+  // Progress events come after each decoded batch, and one before the first
+  // (nothing processed beyond the cache): elapsed_ms then is the prompt's time so far.
+  const std::size_t prompt_n = p.processed > p.cached ? p.processed - p.cached : 0;
+  const double prompt_ms = prompt_n > 0 ? p.elapsed_ms : 0.0;
+  const std::size_t steps = predicted_n > 0 ? predicted_n - 1 : 0;
+  auto per_token = [](double ms, std::size_t n) { return n > 0 ? ms / static_cast<double>(n) : 0.0; };
+  auto per_second = [](double ms, std::size_t n) { return ms > 0 ? 1e3 * static_cast<double>(n) / ms : 0.0; };
+  return Json{{"cache_n", p.cached},
+              {"prompt_n", prompt_n},
+              {"prompt_ms", prompt_ms},
+              {"prompt_per_token_ms", per_token(prompt_ms, prompt_n)},
+              {"prompt_per_second", per_second(prompt_ms, prompt_n)},
+              {"predicted_n", predicted_n},
+              {"predicted_ms", predicted_ms},
+              {"predicted_per_token_ms", per_token(predicted_ms, steps)},
+              {"predicted_per_second", per_second(predicted_ms, steps)}};
+}
+
+Json progress_timings_json(const PromptProgress& p) { return token_timings_json(p, 0, 0.0); }
+
 std::variant<TokenizeRequest, ApiError> parse_tokenize(std::string_view body) {
   Json o;
   if (auto e = parse_body(body, o)) return *e;

@@ -58,6 +58,17 @@ Json native_chunk_json(const NativeContext& c, std::string_view text, std::span<
                        std::span<const TokenProbs> probs, const RequestReport& so_far, bool post_sampling);
 // {"total", "cache", "processed", "time_ms"} (return_progress).
 Json prompt_progress_json(const PromptProgress& p);
+// The "timings" of a progress event (with timings_per_token), llama-server's
+// slot stats at that point: prompt_n counts the tokens decoded so far (not the
+// cached ones), prompt_ms the time to the end of the last decoded batch — 0
+// before the first one, as in llama-server's first event — and nothing is
+// generated yet. Rates are 0 while their divisor is 0 (never inf or NaN).
+Json progress_timings_json(const PromptProgress& p);
+// The "timings" of a streamed token event (timings_per_token): the prompt's
+// timings as of its last progress event, and `predicted_n` tokens generated in
+// `predicted_ms` since the first (whose rate counts n - 1 decode steps, as
+// llama-server's does).
+Json token_timings_json(const PromptProgress& prompt, std::size_t predicted_n, double predicted_ms);
 
 // /tokenize: content, add_special (false), parse_special (true), with_pieces (false).
 struct TokenizeRequest {

@@ -102,6 +102,29 @@ TEST(NativeCompletion, RequestAndResponse) {
   EXPECT_EQ(prog["processed"], 60);
 }
 
+TEST(NativeCompletion, ProgressTimings) {
+  // The first event: nothing decoded beyond the cache, so nothing timed yet
+  // (elapsed time is the lookup's, not the prompt's).
+  Json first = progress_timings_json({77, 50, 50, 2.0});
+  EXPECT_EQ(first["cache_n"], 50);
+  EXPECT_EQ(first["prompt_n"], 0);
+  EXPECT_EQ(first["prompt_ms"], 0.0);
+  EXPECT_EQ(first["prompt_per_token_ms"], 0.0);
+  EXPECT_EQ(first["prompt_per_second"], 0.0);
+  EXPECT_EQ(first["predicted_n"], 0);
+  EXPECT_EQ(first["predicted_ms"], 0.0);
+  // After a batch: the tokens decoded so far and the time to the batch's end.
+  Json later = progress_timings_json({77, 50, 60, 5.0});
+  EXPECT_EQ(later["prompt_n"], 10);
+  EXPECT_EQ(later["prompt_ms"], 5.0);
+  EXPECT_DOUBLE_EQ(later["prompt_per_token_ms"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(later["prompt_per_second"].get<double>(), 2000.0);
+  for (const auto& [k, v] : later.items()) EXPECT_TRUE(v.is_number()) << k;
+  // A zero elapsed time (a clock tick) gives rate 0, never inf.
+  Json instant = progress_timings_json({77, 0, 10, 0.0});
+  EXPECT_EQ(instant["prompt_per_second"], 0.0);
+}
+
 TEST(Tokenize, RequestsAndResponses) {
   auto r = parse_tokenize(R"({"content":"x","add_special":true,"with_pieces":true})");
   ASSERT_TRUE(std::holds_alternative<TokenizeRequest>(r));

@@ -291,6 +291,7 @@ std::variant<GenerationParams, ApiError> parse_generation(const Json& o, const G
   s = d.sampling;
   s.max_tokens = d.n_predict;
   s.stop = d.stop;
+  p.verbose = d.verbose;
   if (!o.is_object()) return bad_request("the body must be a JSON object", "", "invalid_json");
   if (auto e = refuse_unsupported(o)) return *e;
   if (auto e = read_bool(o, "stream", p.stream)) return *e;
@@ -302,7 +303,7 @@ std::variant<GenerationParams, ApiError> parse_generation(const Json& o, const G
   for (auto [name, flag] : {std::pair{"cache_prompt", &p.cache_prompt}, {"return_tokens", &p.return_tokens},
                             {"return_progress", &p.return_progress}, {"timings_per_token", &p.timings_per_token},
                             {"verbose", &p.verbose}, {"post_sampling_probs", &s.post_sampling_probs},
-                            {"ignore_eos", &s.ignore_eos}}) {
+                            {"ignore_eos", &s.ignore_eos}, {"backend_sampling", &s.backend_sampling}}) {
     if (auto e = read_bool(o, name, *flag)) return *e;
   }
   if (auto e = read_int(o, {"n_predict", "max_completion_tokens", "max_tokens"}, -1, INT32_MAX, s.max_tokens)) return *e;
@@ -431,6 +432,7 @@ Json generation_settings_json(const GenerationParams& p, const std::string& mode
               {"samplers", s.samplers},
               {"timings_per_token", p.timings_per_token},
               {"post_sampling_probs", s.post_sampling_probs},
+              {"backend_sampling", s.backend_sampling},
               {"lora", Json::array()}};
 }
 

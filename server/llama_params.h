@@ -27,6 +27,7 @@ struct GenerationDefaults {
   int n_predict = -1;        // --n-predict (-1: until the context is full or max_tokens_limit)
   int n_parallel = 1;        // upper bound of n / n_cmpl
   std::vector<std::string> stop;  // stop strings of every request (--reverse-prompt has no kvc flag: empty)
+  bool verbose = false;      // --verbose: responses carry "__verbose" unless a request says "verbose": false
 };
 
 // The parsed parameters of one completion request.
@@ -38,7 +39,7 @@ struct GenerationParams {
   bool return_tokens = false;
   bool return_progress = false;
   bool timings_per_token = false;
-  bool verbose = false;
+  bool verbose = false;            // the "__verbose" object (llama-server's native response) in OpenAI responses
   int n_cmpl = 1;                  // n: completions of the prompt
   int id_slot = -1;                // -1: any sequence
   int n_keep = 0;                  // accepted; kvc does no context shift

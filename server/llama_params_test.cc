@@ -46,6 +46,32 @@ TEST(LlamaParams, DefaultsComeFromTheServer) {
   EXPECT_FALSE(p.include_usage);
   EXPECT_EQ(p.n_cmpl, 1);
   EXPECT_EQ(p.id_slot, -1);
+  EXPECT_FALSE(p.verbose);
+}
+
+TEST(LlamaParams, VerboseDefaultsToTheServersAndARequestOverridesIt) {
+  GenerationDefaults d = defaults();
+  d.verbose = true;  // --verbose
+  auto parse = [&](const std::string& body) {
+    auto r = parse_generation(Json::parse(body), d, 100, kTok);
+    return std::holds_alternative<GenerationParams>(r) && std::get<GenerationParams>(r).verbose;
+  };
+  EXPECT_TRUE(parse("{}"));
+  EXPECT_FALSE(parse(R"({"verbose":false})"));
+  EXPECT_TRUE(ok(R"({"verbose":true})").verbose);  // without --verbose, a request turns it on
+  EXPECT_EQ(fails(R"({"verbose":"yes"})").param, "verbose");
+}
+
+TEST(LlamaParams, BackendSamplingDefaultsToTheServersAndARequestOverridesIt) {
+  EXPECT_FALSE(ok("{}").sampling.backend_sampling);
+  EXPECT_TRUE(ok(R"({"backend_sampling":true})").sampling.backend_sampling);
+  GenerationDefaults d = defaults();
+  d.sampling.backend_sampling = true;  // --backend-sampling
+  auto r = parse_generation(Json::parse(R"({"backend_sampling":false})"), d, 100, kTok);
+  ASSERT_TRUE(std::holds_alternative<GenerationParams>(r));
+  EXPECT_FALSE(std::get<GenerationParams>(r).sampling.backend_sampling);
+  EXPECT_EQ(fails(R"({"backend_sampling":1})").param, "backend_sampling");
+  EXPECT_EQ(generation_settings_json(ok(R"({"backend_sampling":true})"), "m")["backend_sampling"], true);
 }
 
 TEST(LlamaParams, EveryFieldIsRead) {

@@ -125,7 +125,7 @@ std::optional<ApiError> prepare(App& app, Prepared& p, const ChatRequest* chat_r
   const std::size_t n = out.prompt_tokens->size();
   // Native responses echo the prompt as llama-server does: its tokens detokenized
   // (BOS included, "<s> …").
-  if (auto text = app.engine.detokenize(*out.prompt_tokens); text.ok()) p.prompt_text = std::move(text.value());
+  if (auto text = app.engine.detokenize(*out.prompt_tokens, /*render_special=*/true); text.ok()) p.prompt_text = std::move(text.value());
   if (n == 0) return bad_request("the prompt is empty", prompt_field(p));
   if (n >= limit) return exceed_context_error(n, limit, prompt_field(p));
   return std::nullopt;
@@ -182,8 +182,9 @@ Json only_fields(const Json& full, const std::vector<std::string>& paths) {
   return out;
 }
 
-// The whole response of a finished request. With --verbose the OpenAI shapes
-// carry llama-server's "__verbose" object (the native response).
+// The whole response of a finished request. With "verbose" (the request's, or
+// --verbose by default) the OpenAI shapes carry llama-server's "__verbose"
+// object: the native response, whose "prompt" is the rendered prompt.
 std::variant<Json, ApiError> whole_response(App& app, const Prepared& p, const CompletionResult& r) {
   Json j;
   switch (p.shape) {
@@ -201,7 +202,7 @@ std::variant<Json, ApiError> whole_response(App& app, const Prepared& p, const C
       break;
     }
   }
-  if (app.config.verbose) j["__verbose"] = native_completion_json(native_context(app, p), r, p.params, false);
+  if (p.params.verbose) j["__verbose"] = native_completion_json(native_context(app, p), r, p.params, false);
   return j;
 }
 
@@ -224,7 +225,7 @@ void run(App& app, Prepared prep, const std::shared_ptr<Exchange>& ex) {
     for (auto& more : prep.more_prompts) prompts.push_back(std::move(more));
     std::vector<Json> bodies;
     for (auto& prompt : prompts) {
-      if (auto text = app.engine.detokenize(prompt); text.ok()) prep.prompt_text = std::move(text.value());
+      if (auto text = app.engine.detokenize(prompt, /*render_special=*/true); text.ok()) prep.prompt_text = std::move(text.value());
       for (int k = 0; k < prep.params.n_cmpl; ++k) {
         CompletionRequest one = creq;
         one.prompt_tokens = prompt;

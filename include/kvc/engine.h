@@ -154,6 +154,11 @@ struct SamplingParams {
   int n_probs = 0;
   bool probs = false;  // report the sampled token's probability even with n_probs = 0
   bool post_sampling_probs = false;
+  // llama.cpp's backend sampling: the chain runs in the decode graph for the
+  // generated tokens (the prompt's own logits stay on the CPU, for the cache
+  // row). Not with a grammar, nor with probabilities of the raw logits (as in
+  // llama-server); a chain the backend cannot take samples on the CPU.
+  bool backend_sampling = false;
   int max_tokens = 128;  // -1: until the context is full
   std::vector<std::string> stop;  // stop strings (not included in the output)
 };
@@ -254,7 +259,9 @@ struct CompletionRequest {
   // rules): the token, the text it released, its probabilities. A final call
   // with token -1 releases the held-back rest at the end.
   std::function<bool(const TokenEvent&)> on_token;
-  // Called after each prefill chunk (scheduler thread; keep it short).
+  // Called once when the request is on a sequence and its cached prefix is known
+  // (before any decode: processed == cached), then after each prefill chunk
+  // (scheduler thread; keep it short).
   std::function<void(const PromptProgress&)> on_progress;
   // Cancellation: any thread may set *cancel to true at any time (e.g. when the
   // client went away). A request not yet on a sequence (looking up, or queued in
@@ -329,7 +336,9 @@ class Engine {
   // Each token with its text (special tokens rendered), for /tokenize with_pieces.
   std::vector<TokenPiece> token_pieces(std::span<const std::int32_t> tokens) const;
   // Token ids out of the vocabulary are an error naming the first one.
-  Result<std::string> detokenize(std::span<const std::int32_t> tokens) const;
+  // render_special: special tokens are written as their text ("<s>"), as
+  // llama-server's "prompt" fields show them; otherwise they are left out.
+  Result<std::string> detokenize(std::span<const std::int32_t> tokens, bool render_special = false) const;
 
   // Renders a chat through the model's template (or ModelOptions::chat_template)
   // with llama.cpp's common chat engine: messages, tools, tool_choice, a

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -19,20 +20,46 @@ constexpr std::size_t kAlign = 2 << 20;    // large buffers: 2 MiB aligned and r
 
 std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14
+#endif
+
+// Large buffers are anonymous mappings, 2 MiB aligned, advised for huge pages and
+// populated in one call (MADV_POPULATE_WRITE): on a VM a page fault per 4 KiB page
+// costs ~10 µs, so touching 88 MiB page by page took ~300 ms of CPU where one
+// populate call takes ~5 ms. Kernels without it get the pages touched one by one.
 std::byte* allocate(std::size_t capacity) {
   if (capacity < kSmall) {
     auto* p = static_cast<std::byte*>(std::malloc(std::max<std::size_t>(capacity, 1)));
     if (p == nullptr) throw std::bad_alloc();
     return p;
   }
-  void* p = std::aligned_alloc(kAlign, capacity);
-  if (p == nullptr) throw std::bad_alloc();
+  const std::size_t span = capacity + kAlign;
+  void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  // Trim to a 2 MiB-aligned range of `capacity` bytes.
+  const auto base = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = (base + kAlign - 1) / kAlign * kAlign;
+  if (aligned > base) ::munmap(raw, aligned - base);
+  const std::uintptr_t end = aligned + capacity;
+  if (base + span > end) ::munmap(reinterpret_cast<void*>(end), base + span - end);
+  void* p = reinterpret_cast<void*>(aligned);
   (void)::madvise(p, capacity, MADV_HUGEPAGE);  // fewer faults and TLB misses; advisory
-  // Pre-fault: touch every page once now, so the first restore into it does not.
-  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  auto* b = static_cast<volatile std::byte*>(p);
-  for (std::size_t i = 0; i < capacity; i += page) b[i] = std::byte{0};
+  if (::madvise(p, capacity, MADV_POPULATE_WRITE) != 0) {
+    // Pre-fault: touch every page once now, so the first restore into it does not.
+    const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    auto* b = static_cast<volatile std::byte*>(p);
+    for (std::size_t i = 0; i < capacity; i += page) b[i] = std::byte{0};
+  }
   return static_cast<std::byte*>(p);
+}
+
+void deallocate(std::byte* p, std::size_t capacity) {
+  if (capacity < kSmall) {
+    std::free(p);
+  } else {
+    ::munmap(p, capacity);
+  }
 }
 
 }  // namespace
@@ -79,7 +106,7 @@ void ByteBuffer::reset() {
     if (pool_ != nullptr) {
       pool_->give_back(data_, capacity_);
     } else {
-      std::free(data_);
+      deallocate(data_, capacity_);
     }
   }
   pool_ = nullptr;
@@ -139,7 +166,7 @@ void BufferPool::give_back(std::byte* data, std::size_t capacity) {
            state_->free.begin()->first < capacity) {
       auto it = state_->free.begin();
       state_->kept -= it->first;
-      std::free(it->second);
+      deallocate(it->second, it->first);
       state_->free.erase(it);
     }
     if (state_->kept + capacity <= state_->budget) {
@@ -148,7 +175,7 @@ void BufferPool::give_back(std::byte* data, std::size_t capacity) {
       return;
     }
   }
-  std::free(data);
+  deallocate(data, capacity);
 }
 
 BufferPool::Stats BufferPool::stats() const {
@@ -158,7 +185,7 @@ BufferPool::Stats BufferPool::stats() const {
 
 void BufferPool::trim() {
   std::lock_guard lock(state_->mu);
-  for (auto& [cap, p] : state_->free) std::free(p);
+  for (auto& [cap, p] : state_->free) deallocate(p, cap);
   state_->free.clear();
   state_->kept = 0;
 }

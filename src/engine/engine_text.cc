@@ -32,7 +32,7 @@ std::vector<TokenPiece> Engine::token_pieces(std::span<const std::int32_t> token
   return out;
 }
 
-Result<std::string> Engine::detokenize(std::span<const std::int32_t> tokens) const {
+Result<std::string> Engine::detokenize(std::span<const std::int32_t> tokens, bool render_special) const {
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] < 0 || tokens[i] >= impl_->n_vocab) {
       return Status(Code::kInvalidArgument, "token " + std::to_string(i) + " = " + std::to_string(tokens[i]) +
@@ -43,11 +43,11 @@ Result<std::string> Engine::detokenize(std::span<const std::int32_t> tokens) con
   std::string out(tokens.size() * 8 + 16, '\0');
   const auto n_tok = static_cast<std::int32_t>(tokens.size());
   int n = llama_detokenize(impl_->vocab, tokens.data(), n_tok, out.data(), static_cast<std::int32_t>(out.size()), false,
-                           false);
+                           render_special);
   if (n < 0) {
     out.resize(static_cast<std::size_t>(-n));
     n = llama_detokenize(impl_->vocab, tokens.data(), n_tok, out.data(), static_cast<std::int32_t>(out.size()), false,
-                         false);
+                         render_special);
   }
   out.resize(static_cast<std::size_t>(std::max(n, 0)));
   return out;

@@ -272,6 +272,59 @@ TEST(Generation, ProbabilitiesMatchTheSampledTokens) {
   EXPECT_TRUE(fout.probs[0].top.empty());
 }
 
+// Backend sampling (llama.cpp's sampler chain in the decode graph) samples what
+// the CPU samples: the same tokens for a seed, the same post-sampling
+// probabilities; with a grammar or raw-logit probabilities it is not used (as in
+// llama-server), and the request still works.
+TEST(Generation, BackendSamplingMatchesCpuSampling) {
+  KVC_FIXTURE(f);
+  // Longer than the save policy's minimum (16 tokens), so the warm run finds a row.
+  auto r = text_request(*f.engine, "The countries of Europe, in random order, are: France, Spain, Italy, Poland, and then", 12);
+  r.sampling.temperature = 1.0f;
+  r.sampling.seed = 4242;
+  r.sampling.n_probs = 10;
+  r.sampling.post_sampling_probs = true;
+  const auto cpu = run(*f.engine, r);
+  auto b = r;
+  b.sampling.backend_sampling = true;
+  const auto backend = run(*f.engine, b);
+  ASSERT_EQ(backend.tokens, cpu.tokens);
+  ASSERT_EQ(backend.probs.size(), cpu.probs.size());
+  std::size_t alternatives = 0;
+  for (std::size_t i = 0; i < cpu.probs.size(); ++i) {
+    const TokenProbs& x = backend.probs[i];
+    const TokenProbs& y = cpu.probs[i];
+    EXPECT_EQ(x.token, y.token);
+    EXPECT_NEAR(x.prob, y.prob, 0.01);
+    ASSERT_EQ(x.top.size(), y.top.size()) << "token " << i;
+    for (std::size_t k = 0; k < x.top.size(); ++k) {
+      EXPECT_EQ(x.top[k].token, y.top[k].token);
+      EXPECT_NEAR(x.top[k].prob, y.top[k].prob, 0.01);
+    }
+    alternatives += x.top.size();
+  }
+  EXPECT_GE(alternatives, 2 * cpu.probs.size()) << "the test needs a spread of probabilities";
+
+  // Warm: the first token from a cache row's logits (CPU), the rest in the graph.
+  kvc::testing::TempDir dir("kvc-gen-backend");
+  auto e = open_engine(test_options(f.model, dir.path()));
+  EXPECT_EQ(run(*e, r).tokens, cpu.tokens);
+  e->cache().flush();
+  const auto warm = run(*e, b);
+  EXPECT_NE(warm.report.path, LookupPath::kMiss);
+  EXPECT_EQ(warm.tokens, cpu.tokens);
+
+  auto raw = b;
+  raw.sampling.post_sampling_probs = false;  // raw-logit probabilities: the CPU samples
+  const auto rout = run(*f.engine, raw);
+  EXPECT_EQ(rout.tokens, cpu.tokens);
+  EXPECT_EQ(rout.probs.size(), rout.tokens.size());
+  auto g = b;
+  g.sampling.grammar.gbnf = R"(root ::= "a"{3,3})";
+  const auto gout = run(*f.engine, g);
+  EXPECT_EQ(gout.text, "aaa");
+}
+
 TEST(Generation, LogitBiasPenaltiesAndStopWord) {
   KVC_FIXTURE(f);
   auto r = text_request(*f.engine, "Tell me a story", 24);
@@ -320,6 +373,40 @@ TEST(Generation, CachePromptFalseStartsCold) {
   EXPECT_EQ(cold.report.miss_reason, MissReason::kPolicy);
   EXPECT_EQ(cold.report.cached_tokens, 0u);
   EXPECT_EQ(cold.tokens, warm.tokens);
+}
+
+// on_progress: a first event once the cached prefix is known (before any
+// decode), then one after each prefill batch, the last at the whole prompt; a
+// warm request's first event already counts what the cache gave.
+TEST(Generation, ProgressStartsBeforeTheFirstDecode) {
+  kvc::testing::TempDir dir("kvc-gen-progress");
+  KVC_REQUIRE_MODEL(model);
+  auto e = open_engine(test_options(model, dir.path()));
+  const auto prompt = random_prompt(3 * kBatch + 5, 4);
+  auto events_of = [&](CompletionRequest r) {
+    std::vector<PromptProgress> events;
+    r.on_progress = [&](const PromptProgress& p) { events.push_back(p); };
+    run(*e, r);
+    return events;
+  };
+  auto cold = events_of(greedy(prompt, 2));
+  ASSERT_GE(cold.size(), 4u);  // the first, and one per batch
+  EXPECT_EQ(cold[0].cached, 0u);
+  EXPECT_EQ(cold[0].processed, 0u);
+  for (std::size_t i = 0; i < cold.size(); ++i) {
+    EXPECT_EQ(cold[i].total, prompt.size());
+    if (i > 0) {
+      EXPECT_GT(cold[i].processed, cold[i - 1].processed);
+      EXPECT_GE(cold[i].elapsed_ms, cold[i - 1].elapsed_ms);
+    }
+  }
+  EXPECT_EQ(cold.back().processed, prompt.size());
+  e->cache().flush();
+  auto warm = events_of(greedy(prompt, 2));
+  ASSERT_FALSE(warm.empty());
+  EXPECT_GT(warm[0].cached, 0u);
+  EXPECT_EQ(warm[0].processed, warm[0].cached);
+  EXPECT_EQ(warm.back().processed, prompt.size());
 }
 
 }  // namespace

@@ -191,6 +191,9 @@ Result<std::unique_ptr<Sampler>> Sampler::create(const llama_model* model, const
   s->n_probs_ = p.n_probs;
   s->report_probs_ = p.probs || p.n_probs > 0;
   s->post_sampling_probs_ = p.post_sampling_probs;
+  // llama-server's rules: no backend sampling with a grammar (common_sampler_init
+  // turns it off), nor when the raw logits' probabilities are to be reported.
+  s->backend_wanted_ = p.backend_sampling && p.grammar.gbnf.empty() && !(s->report_probs_ && !p.post_sampling_probs);
   s->seed_ = c.seed;
   try {
     s->chain_.reset(common_sampler_init(model, c));
@@ -220,7 +223,31 @@ Result<std::unique_ptr<Sampler>> Sampler::create(const llama_model* model, const
   return s;
 }
 
-Sampler::~Sampler() = default;
+Sampler::~Sampler() { unbind_backend(); }
+
+bool Sampler::bind_backend(llama_context* ctx, llama_seq_id seq) {
+  if (!backend_wanted_ || bound()) return bound();
+  if (!llama_set_sampler(ctx, seq, common_sampler_get(chain_.get()))) return false;
+  bound_ctx_ = ctx;
+  bound_seq_ = seq;
+  return true;
+}
+
+void Sampler::unbind_backend() {
+  if (!bound()) return;
+  llama_set_sampler(bound_ctx_, bound_seq_, nullptr);
+  bound_ctx_ = nullptr;
+  bound_seq_ = -1;
+}
+
+llama_token Sampler::sample_decoded(int idx) {
+  // common_sampler_sample takes the backend's token, or applies the rest of the
+  // chain to the candidates the backend left.
+  const llama_token id = common_sampler_sample(chain_.get(), bound_ctx_, idx, false);
+  if (report_probs_) report(id, *common_sampler_get_candidates(chain_.get(), false), nullptr, 0);
+  common_sampler_accept(chain_.get(), id, true);
+  return id;
+}
 
 void Sampler::fill(const float* logits, int n_vocab, std::vector<llama_token_data>& scratch) {
   scratch.resize(static_cast<std::size_t>(n_vocab));
@@ -245,20 +272,22 @@ llama_token Sampler::sample(const float* logits, int n_vocab, std::vector<llama_
     }
     llama_sampler_accept(grammar_.get(), id);
   }
-  if (report_probs_) report(id, logits, n_vocab);
+  if (report_probs_) report(id, cur_, logits, n_vocab);
   common_sampler_accept(chain_.get(), id, true);
   return id;
 }
 
 // llama-server's populate_token_probs: post-sampling from the chain's candidates
 // (sorted by probability, zeros dropped), else the softmax of the raw logits.
-void Sampler::report(llama_token token, const float* logits, int n_vocab) {
+// `cur`: the chain's candidates (from the logits, or the backend's); `logits`
+// is only read without post_sampling_probs (never with backend sampling).
+void Sampler::report(llama_token token, const llama_token_data_array& cur, const float* logits, int n_vocab) {
   TokenProbs r;
   r.token = token;
   r.piece = token_piece(vocab_, token);
   const auto n = static_cast<std::size_t>(n_probs_);
-  if (post_sampling_probs_) {
-    std::vector<llama_token_data> cand(cur_.data, cur_.data + cur_.size);
+  if (post_sampling_probs_ || logits == nullptr) {
+    std::vector<llama_token_data> cand(cur.data, cur.data + cur.size);
     std::stable_sort(cand.begin(), cand.end(), [](const auto& a, const auto& b) { return a.p > b.p; });
     for (const auto& c : cand) {
       if (c.id == token) r.prob = c.p;

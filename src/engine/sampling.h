@@ -8,7 +8,9 @@
 // it (rejection: sample, check the token against the grammar, resample from the
 // constrained candidates if it does not fit), but on a logits array rather than a
 // llama_context slot: the first token of a warm request is sampled from logits
-// stored in a cache row, with no decode, through the same code.
+// stored in a cache row, with no decode, through the same code. With backend
+// sampling (no grammar) the tokens after the first are sampled in the decode
+// graph by the same chain (bind_backend, sample_decoded).
 #pragma once
 
 #include <cstdint>
@@ -40,8 +42,23 @@ class Sampler {
   Sampler& operator=(const Sampler&) = delete;
 
   // Samples from `n_vocab` logits and accepts the token. With n_probs > 0 or
-  // probs the token's probabilities are in last_probs() afterwards.
+  // probs the token's probabilities are in last_probs() afterwards. Not once
+  // the chain is bound to the backend (bind_backend).
   llama_token sample(const float* logits, int n_vocab, std::vector<llama_token_data>& scratch);
+
+  // Backend sampling (SamplingParams::backend_sampling, when it applies):
+  // attaches the chain to `seq` of `ctx` (llama_set_sampler), so later decodes
+  // sample in the graph and leave no raw logits for `seq`. False when the
+  // request cannot use it or llama.cpp cannot offload the chain: sample() stays
+  // the way. The binding is undone by unbind_backend() or the destructor (on
+  // the thread that decodes `ctx`).
+  bool bind_backend(llama_context* ctx, llama_seq_id seq);
+  void unbind_backend();
+  bool bound() const { return bound_ctx_ != nullptr; }
+  // With bound(): the token the decode sampled at output `idx` (finishing the
+  // chain on the CPU when llama.cpp offloaded only part of it), accepted, its
+  // probabilities from the sampled candidates.
+  llama_token sample_decoded(int idx);
 
   // The text a generated token adds to the reply: special tokens render as
   // nothing, except the grammar's preserved tokens (tool-call markers), which
@@ -54,7 +71,7 @@ class Sampler {
  private:
   Sampler() = default;
   void fill(const float* logits, int n_vocab, std::vector<llama_token_data>& scratch);
-  void report(llama_token token, const float* logits, int n_vocab);
+  void report(llama_token token, const llama_token_data_array& cand, const float* logits, int n_vocab);
 
   struct ChainFree {
     void operator()(common_sampler* s) const;
@@ -67,6 +84,9 @@ class Sampler {
   int n_probs_ = 0;
   bool report_probs_ = false;
   bool post_sampling_probs_ = false;
+  bool backend_wanted_ = false;
+  llama_context* bound_ctx_ = nullptr;
+  llama_seq_id bound_seq_ = -1;
   std::uint32_t seed_ = 0;
   std::optional<TokenProbs> last_probs_;
 };

@@ -290,6 +290,7 @@ void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_l
       // The first token comes from stored logits: no decode (engine.md §1 step 4).
       r.logits_from_cache = resume_len == 0;  // from a cache row, not a parked sequence
       set_cold_boundary(slot);
+      report_progress(slot);
       start_generating(slot, logits);
       return;
     }
@@ -315,6 +316,13 @@ void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_l
   }
   set_cold_boundary(slot);
   slot.phase = SlotPhase::kPrefill;
+  report_progress(slot);  // the first event: what the cache gave, before any decode
+}
+
+void Scheduler::report_progress(Slot& slot) const {
+  if (!slot.job->request.on_progress) return;
+  slot.job->request.on_progress(PromptProgress{slot.job->prompt.size(), slot.result.report.cached_tokens,
+                                               slot.prefill_pos, ms_between(slot.t_prefill_start, Clock::now())});
 }
 
 // The aligned cold-save length of the slot's prompt, when longer than what it starts from.
@@ -391,7 +399,9 @@ bool Scheduler::build_batch(Batch& batch) {
 
 void Scheduler::after_decode() {
   for (Slot& s : slots_) {
-    const float* logits = s.logits_at >= 0 ? llama_get_logits_ith(env_.ctx, s.logits_at) : nullptr;
+    // A sequence sampled in the decode graph (backend sampling) has no raw logits.
+    const bool in_graph = s.sampler && s.sampler->bound();
+    const float* logits = s.logits_at >= 0 && !in_graph ? llama_get_logits_ith(env_.ctx, s.logits_at) : nullptr;
     switch (s.phase) {
       case SlotPhase::kPrefill: {
         if (s.chunk_end <= s.prefill_pos) break;  // not in this batch
@@ -399,10 +409,7 @@ void Scheduler::after_decode() {
         s.tokens.insert(s.tokens.end(), prompt.begin() + static_cast<std::ptrdiff_t>(s.prefill_pos),
                         prompt.begin() + static_cast<std::ptrdiff_t>(s.chunk_end));
         s.prefill_pos = s.chunk_end;
-        if (s.job->request.on_progress) {
-          s.job->request.on_progress(PromptProgress{prompt.size(), s.result.report.cached_tokens, s.prefill_pos,
-                                                    ms_between(s.t_prefill_start, Clock::now())});
-        }
+        report_progress(s);
         if (s.prefill_pos == s.cold_boundary) save(s, SaveReason::kCold, logits, false);
         if (s.prefill_pos == prompt.size()) {
           s.result.report.prefilled_tokens = prompt.size() - s.result.report.cached_tokens;
@@ -424,7 +431,8 @@ void Scheduler::after_decode() {
           save(s, SaveReason::kContinued, logits, false);
           s.since_checkpoint = 0;
         }
-        on_sampled(s, sample_from_logits(s.sampler.get(), logits, env_.n_vocab, scratch_));
+        on_sampled(s, in_graph ? s.sampler->sample_decoded(s.logits_at)
+                               : sample_from_logits(s.sampler.get(), logits, env_.n_vocab, scratch_));
         break;
       }
       case SlotPhase::kFree:

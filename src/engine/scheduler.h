@@ -108,6 +108,9 @@ class Scheduler {
   // resume_len: the job continues on parked `slot`, keeping this many of its tokens.
   void admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_len = 0);
   void set_cold_boundary(Slot& slot) const;
+  // CompletionRequest::on_progress, if set: the prompt's state now (after the
+  // cache lookup, and after each decoded batch of its prefill).
+  void report_progress(Slot& slot) const;
   bool restore(Slot& slot, Job& job);
   bool build_batch(Batch& batch);
   void after_decode();

@@ -38,6 +38,10 @@ void Scheduler::start_generating(Slot& slot, const float* logits) {
   // so re-sending this prompt needs no decode.
   slot.boundaries.record(slot.tokens.size(), logits);
   on_sampled(slot, sample_from_logits(slot.sampler.get(), logits, env_.n_vocab, scratch_));
+  // Backend sampling takes over from the second token: the first came from the
+  // prompt's logits (computed, or stored in a row) on the CPU, through the same
+  // chain and random state, so the tokens are those of CPU sampling.
+  if (slot.phase == SlotPhase::kGenerate) slot.sampler->bind_backend(env_.ctx, slot.seq);
 }
 
 // A token was sampled: it becomes the slot's pending token (decoded next batch,
@@ -92,6 +96,7 @@ void Scheduler::finish(Slot& slot, const float* logits, bool save_finish) {
       if (!rest.empty()) j.request.on_text(rest);
     }
   }
+  if (slot.sampler) slot.sampler->unbind_backend();  // no more decodes sample for this request
   slot.result.seed = slot.sampler ? slot.sampler->seed() : 0;
   if (save_finish) r.finish_key = save(slot, SaveReason::kFinish, logits, false);
   r.generated_tokens = slot.result.tokens.size();

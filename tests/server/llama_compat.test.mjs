@@ -247,6 +247,102 @@ test('llama native /completion: timings, tokens_cached, n_probs, return_progress
   assert.equal(events.filter((e) => !e.prompt_progress && !e.stop).map((e) => e.content).join(''), events.at(-1).content || events.filter((e) => !e.prompt_progress && !e.stop).map((e) => e.content).join(''));
 });
 
+test('verbose: "__verbose" per request, whole and streamed; timings_per_token: timings on progress events', async () => {
+  const messages = [{ role: 'system', content: 'Book' }, { role: 'user', content: 'What is the best book' }];
+  // The server runs without --verbose: a request turns it on (llama-server's "verbose").
+  const on = await call(srv, 'POST', '/chat/completions', { key: KEY, body: { messages, max_tokens: 2, verbose: true } });
+  assert.equal(on.status, 200, on.text);
+  const v = on.body.__verbose;
+  assert.ok(v, on.text);
+  // llama-server's native response, its prompt rendered with special tokens as text.
+  assert.ok(v.prompt.includes('<|start_header_id|>user<|end_header_id|>\n\nWhat is the best book<|eot_id|>'), v.prompt);
+  assert.equal(typeof v.content, 'string');  // the raw text (the chat parser's input)
+  assert.equal(v.tokens_predicted, on.body.usage.completion_tokens);
+  assert.equal(v.tokens_evaluated, on.body.usage.prompt_tokens);
+  assert.equal(v.stop, true);
+  const off = await call(srv, 'POST', '/chat/completions', { key: KEY, body: { messages, max_tokens: 2, verbose: false } });
+  assert.equal(off.status, 200, off.text);
+  assert.ok(!('__verbose' in off.body), off.text);
+  const none = await call(srv, 'POST', '/v1/completions', { key: KEY, body: { prompt: 'x', max_tokens: 1 } });
+  assert.ok(!('__verbose' in none.body), none.text);
+  const bad = await call(srv, 'POST', '/chat/completions', { key: KEY, body: { messages, verbose: 'yes' } });
+  assert.equal(bad.status, 400, bad.text);
+  assert.equal(bad.body.error.param, 'verbose');
+  // Streamed: the first of the last chunks carries the final native object.
+  const s = await fetch(`${srv.base}/v1/chat/completions`, { method: 'POST', headers: { 'X-Api-Key': KEY,
+    'Content-Type': 'application/json' }, body: JSON.stringify({ messages, max_tokens: 3, stream: true, verbose: true }) });
+  const chunks = (await s.text()).split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)));
+  const withVerbose = chunks.filter((c) => c.__verbose);
+  assert.equal(withVerbose.length, 1, JSON.stringify(chunks));
+  assert.equal(withVerbose[0].__verbose.stop, true);
+  assert.ok(withVerbose[0].__verbose.prompt.includes('What is the best book'));
+  // /completion's "prompt" is the prompt's tokens detokenized, BOS included.
+  const native = await call(srv, 'POST', '/completion', { key: KEY, body: { prompt: 'hello world', n_predict: 1 } });
+  assert.equal(native.body.prompt, '<s> hello world');
+  // return_progress + timings_per_token: llama-server's slot timings on each progress
+  // event; the first comes before any decode (nothing timed yet), then they grow.
+  const r = await fetch(`${srv.base}/completion`, { method: 'POST', headers: { 'X-Api-Key': KEY,
+    'Content-Type': 'application/json' }, body: JSON.stringify({ prompt: words(300, 21), n_predict: 2, stream: true,
+    return_progress: true, timings_per_token: true }) });
+  assert.equal(r.status, 200);
+  const events = (await r.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => JSON.parse(e.slice(6)));
+  const progress = events.filter((e) => e.prompt_progress);
+  assert.ok(progress.length >= 2, JSON.stringify(progress));
+  const first = progress[0];
+  assert.equal(first.timings.prompt_n, 0);
+  assert.equal(first.timings.prompt_ms, 0);
+  assert.equal(first.timings.predicted_n, 0);
+  assert.equal(first.prompt_progress.processed, first.prompt_progress.cache);
+  let last = 0;
+  for (const e of progress) {
+    for (const [k, x] of Object.entries(e.timings)) assert.ok(typeof x === 'number' && x >= 0, `${k}: ${x}`);
+    assert.ok(e.timings.prompt_ms >= last);
+    last = e.timings.prompt_ms;
+    assert.equal(e.timings.prompt_n, e.prompt_progress.processed - e.prompt_progress.cache);
+    assert.equal(e.timings.cache_n, e.prompt_progress.cache);
+  }
+  const end = progress.at(-1);
+  assert.equal(end.prompt_progress.processed, end.prompt_progress.total);
+  assert.ok(end.timings.prompt_ms > 0);
+  // Token events carry the timings too: the prompt's, and the generation so far.
+  const tokens = events.filter((e) => !e.prompt_progress && !e.stop && e.tokens.length > 0);
+  assert.ok(tokens.length >= 1, JSON.stringify(events));
+  tokens.forEach((e, i) => {
+    assert.equal(e.timings.predicted_n, i + 1, JSON.stringify(e));
+    assert.equal(e.timings.prompt_n, end.timings.prompt_n);
+    assert.equal(e.timings.prompt_ms, end.timings.prompt_ms);
+    assert.ok(e.timings.predicted_ms >= (i > 0 ? tokens[i - 1].timings.predicted_ms : 0));
+  });
+  // Without timings_per_token, progress events carry no timings (llama-server).
+  const q = await fetch(`${srv.base}/completion`, { method: 'POST', headers: { 'X-Api-Key': KEY,
+    'Content-Type': 'application/json' }, body: JSON.stringify({ prompt: words(20, 22), n_predict: 1, stream: true,
+    return_progress: true }) });
+  const plain = (await q.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => JSON.parse(e.slice(6)));
+  assert.ok(plain.filter((e) => !e.stop).every((e) => !('timings' in e)), JSON.stringify(plain));
+});
+
+test('backend_sampling: llama.cpp samples in the decode graph, with the tokens and probabilities of CPU sampling', async () => {
+  const body = { prompt: words(12, 31), n_predict: 8, seed: 7, temperature: 1.0, n_probs: 5, post_sampling_probs: true };
+  const cpu = await call(srv, 'POST', '/completion', { key: KEY, body });
+  assert.equal(cpu.status, 200, cpu.text);
+  assert.equal(cpu.body.generation_settings.backend_sampling, false);
+  for (const cache_prompt of [true, false]) {  // warm (first token from the row) and cold
+    const gpu = await call(srv, 'POST', '/completion', { key: KEY, body: { ...body, backend_sampling: true, cache_prompt } });
+    assert.equal(gpu.status, 200, gpu.text);
+    assert.equal(gpu.body.generation_settings.backend_sampling, true);
+    assert.equal(gpu.body.content, cpu.body.content);
+    assert.deepEqual(gpu.body.completion_probabilities.map((t) => t.id), cpu.body.completion_probabilities.map((t) => t.id));
+    gpu.body.completion_probabilities.forEach((t, i) => {
+      const c = cpu.body.completion_probabilities[i];
+      assert.ok(Math.abs(t.prob - c.prob) < 0.01, `${t.prob} vs ${c.prob}`);
+      assert.deepEqual(t.top_probs.map((x) => x.id), c.top_probs.map((x) => x.id));
+    });
+  }
+  const bad = await call(srv, 'POST', '/completion', { key: KEY, body: { prompt: 'x', backend_sampling: 'on' } });
+  assert.equal(bad.status, 400, bad.text);
+  assert.equal(bad.body.error.param, 'backend_sampling');
+});
+
 test('CORS preflight before auth; X-Api-Key; un-prefixed paths; /tokenize, /detokenize, /props', async () => {
   const pre = await fetch(`${srv.base}/v1/chat/completions`, { method: 'OPTIONS', headers: { Origin: 'web.example',
     'Access-Control-Request-Method': 'POST' } });
