@@ -134,18 +134,18 @@ std::vector<RestoreRow> restore_comparison(const Config& c, const kvc::EngineOpt
       const double load_ms = ms_since(t0);
       const auto t1 = Clock::now();
       const std::size_t read = llama_state_seq_set_data(
-          ctx.get(), reinterpret_cast<const std::uint8_t*>(file->file.payload().data()), file->file.payload().size(), 0);
+          ctx.get(), reinterpret_cast<const std::uint8_t*>(file->payload().data()), file->payload().size(), 0);
       const double set_ms = ms_since(t1);
-      if (read != file->file.payload().size()) {
-        std::fprintf(stderr, "engine_bench: set_data consumed %zu of %zu bytes\n", read, file->file.payload().size());
+      if (read != file->payload().size()) {
+        std::fprintf(stderr, "engine_bench: set_data consumed %zu of %zu bytes\n", read, file->payload().size());
         std::exit(1);
       }
       kl.push_back(load_ms);
       ks.push_back(set_ms);
       kt.push_back(load_ms + set_ms);
       if (rep == 0) {
-        payload.assign(file->file.payload().begin(), file->file.payload().end());
-        tokens = file->file.meta->tokens;
+        payload.assign(file->payload().begin(), file->payload().end());
+        tokens = file->meta().tokens;
         row.row_tokens = tokens.size();
         row.state_bytes = payload.size();
       }
@@ -162,14 +162,14 @@ std::vector<RestoreRow> restore_comparison(const Config& c, const kvc::EngineOpt
         auto t0 = Clock::now();
         auto lease = (*ram_cache)->checkout(*key);
         auto file = lease.ok() ? (*ram_cache)->load(*lease) : kvc::Result<kvc::LoadedRow>(lease.status());
-        if (!file.ok() || (rep > 0 && file->tier != kvc::TierKind::kRam)) {
+        if (!file.ok() || (rep > 0 && file->tier() != kvc::TierKind::kRam)) {
           std::fprintf(stderr, "engine_bench: RAM-tier load of %s: %s\n", key->hex().c_str(),
                        file.ok() ? "not served from RAM" : file.status().to_string().c_str());
           std::exit(1);
         }
         const double load_ms = ms_since(t0);
-        llama_state_seq_set_data(ctx.get(), reinterpret_cast<const std::uint8_t*>(file->file.payload().data()),
-                                 file->file.payload().size(), 0);
+        llama_state_seq_set_data(ctx.get(), reinterpret_cast<const std::uint8_t*>(file->payload().data()),
+                                 file->payload().size(), 0);
         if (rep == 0) continue;  // the promoting read
         rl.push_back(load_ms);
         rt.push_back(ms_since(t0));
@@ -242,8 +242,8 @@ std::vector<RestoreRow> restore_comparison(const Config& c, const kvc::EngineOpt
       auto t0 = Clock::now();
       auto lease = (*cache)->checkout(*key);
       auto file = (*cache)->load(*lease);
-      llama_state_seq_set_data(ctx.get(), reinterpret_cast<const std::uint8_t*>(file->file.payload().data()),
-                               file->file.payload().size(), 0);
+      llama_state_seq_set_data(ctx.get(), reinterpret_cast<const std::uint8_t*>(file->payload().data()),
+                               file->payload().size(), 0);
       ktd.push_back(ms_since(t0));
       drop_from_page_cache(lfile);
       lld.push_back(llama_load());

@@ -283,7 +283,7 @@ void load_bench(benchmark::State& state, kvc::TierKind kind, bool cold) {
     auto loaded = f.cache->load(row.lease);
     state.SetIterationTime(seconds_since(t0));
     cpu += kvc::bench::thread_cpu_seconds() - c0;
-    if (!loaded.ok() || loaded->file.payload().size() != bytes) {
+    if (!loaded.ok() || loaded->payload().size() != bytes) {
       state.SkipWithError(("load: " + loaded.status().to_string()).c_str());
       break;
     }

@@ -1,21 +1,27 @@
 # libkvc.so, `cmake --install` and the exported CMake package (kvc::kvc) plus kvc.pc.
 #
-# Installed: the self-contained public headers (include/kvc/kvc.h and the C++
-# headers that include nothing from src/), the static library of every layer
+# Installed: the public headers of the cache library (include/kvc/, C and C++),
+# the static library of every layer
 # (libkvc_base.a … libkvc_capi.a), libkvc.so (the C API only), the CMake package
 # (<libdir>/cmake/kvc) and kvc.pc (<libdir>/pkgconfig). The package and kvc.pc
 # are relocatable: `cmake --install build --prefix T` works for any T.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-# The C++ headers that still include private headers from src/ are not installed
-# (kvc/cache.h: cache/, format/, index/, tiers/; kvc/engine.h: kvc/cache.h).
+# The public headers: self-contained (they include only each other and the
+# standard library). kvc/engine.h and kvc/chat.h belong to the engine layer
+# (src/engine, built on llama.cpp), which is not installed.
 set(KVC_INSTALLED_HEADERS
     ${CMAKE_SOURCE_DIR}/include/kvc/kvc.h
     ${CMAKE_SOURCE_DIR}/include/kvc/status.h
     ${CMAKE_SOURCE_DIR}/include/kvc/key.h
     ${CMAKE_SOURCE_DIR}/include/kvc/buffer.h
     ${CMAKE_SOURCE_DIR}/include/kvc/options.h
+    ${CMAKE_SOURCE_DIR}/include/kvc/env.h
+    ${CMAKE_SOURCE_DIR}/include/kvc/row.h
+    ${CMAKE_SOURCE_DIR}/include/kvc/lease.h
+    ${CMAKE_SOURCE_DIR}/include/kvc/stats.h
+    ${CMAKE_SOURCE_DIR}/include/kvc/cache.h
     ${CMAKE_BINARY_DIR}/generated/kvc/version.h)
 
 set(_kvc_modules ${KVC_CORE_MODULES})  # base … cache capi, each below the next

@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
       ts = Clock::now();
       auto loaded = cache.load(walk.lease);
       std::printf("load + verify (CRC, key) of %zu bytes: %s in %.1f ms\n",
-                  loaded.ok() ? loaded->file.payload().size() : 0, loaded.ok() ? "ok" : loaded.status().to_string().c_str(),
+                  loaded.ok() ? loaded->payload().size() : 0, loaded.ok() ? "ok" : loaded.status().to_string().c_str(),
                   ms_since(ts));
     }
   }

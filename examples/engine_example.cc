@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
 
   kvc::EngineOptions o;
   o.model.path = model;
-  o.model.fingerprint_mode = kvc::format::FingerprintMode::kGgufChunked;
+  o.model.fingerprint_mode = kvc::FingerprintMode::kGgufChunked;
   o.model.n_ctx = std::max(4096, (prompt_file.empty() ? tokens : static_cast<int>(text.size() / 2)) + 1024);
   o.model.threads = std::max(1, threads);
   o.cache.tiers = {{kvc::TierKind::kDisk, cache_dir, 4ull << 30}};

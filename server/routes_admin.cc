@@ -94,21 +94,21 @@ void rows_route(App& app, const HttpRequest& req, const std::shared_ptr<Exchange
   const auto lim = static_cast<std::size_t>(std::get<std::int64_t>(limit));
   Json out = Json::array();
   // Every tier of a mask, fastest first, by name.
-  auto names_of = [&app](index::TierMask m) {
+  auto names_of = [&app](TierMask m) {
     Json a = Json::array();
     for (std::size_t t = 0; t < app.tier_names.size(); ++t)
-      if (m & index::tier_bit(static_cast<index::TierId>(t))) a.push_back(app.tier_names[t]);
+      if (m & tier_bit(t)) a.push_back(app.tier_names[t]);
     return a;
   };
   for (std::size_t i = off; i < rows.size() && i < off + lim; ++i) {
     const auto& r = rows[i];
     // "tier": the tier asked for, else the fastest holding a copy (where a hit is served from).
-    const auto fastest = index::fastest(r.tiers);
+    const auto fastest = fastest_tier(r.tiers);
     const std::string where = tier ? app.tier_names[*tier]
                                    : (fastest && *fastest < app.tier_names.size() ? app.tier_names[*fastest] : "");
-    const char* status = r.status == index::RowStatus::kAvailable ? "available"
-                         : r.status == index::RowStatus::kWriting ? "writing"
-                                                                  : "deleting";
+    const char* status = r.status == RowStatus::kAvailable ? "available"
+                         : r.status == RowStatus::kWriting ? "writing"
+                                                           : "deleting";
     out.push_back({{"key", r.info.key.hex()},
                    {"tier", where},
                    {"tiers", names_of(r.tiers)},
@@ -116,7 +116,7 @@ void rows_route(App& app, const HttpRequest& req, const std::shared_ptr<Exchange
                    {"bytes", r.info.size},
                    {"tokens", r.info.tokens ? r.info.tokens->size() : 0},
                    {"status", status},
-                   {"save_reason", format::save_reason_name(r.info.header.save_reason)},
+                   {"save_reason", save_reason_name(r.info.header.save_reason)},
                    {"created", r.info.header.creation_time},
                    {"hits", r.hits},
                    {"leases", r.leases},

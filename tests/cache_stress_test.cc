@@ -73,7 +73,7 @@ TEST(CacheStress, ConcurrentMixedOperations) {
                 // The payload is exactly what was saved for these tokens.
                 auto expect = make_request(toks, bytes, static_cast<std::uint8_t>(which));
                 const auto want = expect.payload.span();
-                const auto got = loaded->file.payload();
+                const auto got = loaded->payload();
                 EXPECT_TRUE(std::equal(want.begin(), want.end(), got.begin(), got.end()));
               }
             }

@@ -65,7 +65,7 @@ inline std::uint64_t bytes_of(const std::vector<std::string>& files) {
 inline ::testing::AssertionResult cache_consistent(Cache& cache, const std::string& dir, std::size_t tier = 0) {
   std::uint64_t sum = 0;
   for (const auto& r : cache.rows(tier)) {
-    if (r.status != index::RowStatus::kAvailable) return ::testing::AssertionFailure() << "row " << r.info.key.hex() << " is still writing";
+    if (r.status != RowStatus::kAvailable) return ::testing::AssertionFailure() << "row " << r.info.key.hex() << " is still writing";
     const std::string path = dir + "/" + r.info.key.hex() + ".kvc";
     if (!dir.empty() && !std::filesystem::exists(path))
       return ::testing::AssertionFailure() << "row " << r.info.key.hex() << " has no file " << path;

@@ -98,10 +98,10 @@ void check_mutation(const std::string& dir, const std::string& path, std::span<c
   if (lease.ok()) {
     auto loaded = cache.load(*lease);
     if (loaded.ok()) {
-      const auto got = loaded->file.payload();
+      const auto got = loaded->payload();
       const bool same = got.size() == payload.size() &&
                         (payload.empty() || std::memcmp(got.data(), payload.data(), payload.size()) == 0) &&
-                        loaded->file.meta->tokens == tokens && loaded->file.meta->key() == key;
+                        loaded->meta().tokens == tokens && loaded->meta().key() == key;
       if (same) {
         ++n.advisory;
       } else {
@@ -132,7 +132,7 @@ void check_mutation(const std::string& dir, const std::string& path, std::span<c
   ASSERT_TRUE(other.ok()) << what;
   auto loaded = cache.load(*other);
   if (loaded.ok()) {
-    EXPECT_EQ(loaded->file.meta->key(), rows[0].info.key) << what;
+    EXPECT_EQ(loaded->meta().key(), rows[0].info.key) << what;
     ++n.rekeyed_served;
   }
 }

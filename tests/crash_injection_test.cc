@@ -42,6 +42,7 @@
 #include <thread>
 
 #include "cache_test_util.h"
+#include "format/kvc_file.h"
 #include "support/temp_dir.h"
 
 extern char** environ;
@@ -352,15 +353,15 @@ std::uint64_t verify(const Config& c, Expected& exp, Totals& totals) {
     auto loaded = cache.load(*lease);
     EXPECT_TRUE(loaded.ok()) << row.info.key.hex() << ": " << loaded.status().to_string();
     if (!loaded.ok()) continue;
-    const auto& toks = loaded->file.meta->tokens;
+    const auto& toks = loaded->meta().tokens;
     EXPECT_FALSE(toks.empty());
     if (toks.empty()) continue;
     const std::uint32_t id = toks[0];
     EXPECT_EQ(toks, tokens_for(id)) << "row " << row.info.key.hex();
-    EXPECT_EQ(loaded->file.meta->key(), row.info.key);
+    EXPECT_EQ(loaded->meta().key(), row.info.key);
     std::vector<std::byte> want(size_for(id));
     fill_payload(id, want);
-    const auto got = loaded->file.payload();
+    const auto got = loaded->payload();
     EXPECT_EQ(got.size(), want.size()) << "row of save " << id;
     EXPECT_TRUE(got.size() == want.size() && std::memcmp(got.data(), want.data(), want.size()) == 0)
         << "WRONG PAYLOAD served for save " << id;

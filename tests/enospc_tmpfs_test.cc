@@ -161,7 +161,7 @@ TEST_P(EnospcTmpfs, TheSaveThatDoesNotFitFailsCleanlyAndNothingIsLost) {
       ASSERT_TRUE(lease.ok()) << k.hex();
       auto loaded = cache.load(*lease);
       ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
-      EXPECT_EQ(loaded->file.payload().size(), kRowPayload);
+      EXPECT_EQ(loaded->payload().size(), kRowPayload);
     }
 
     // Asynchronous saves on the full filesystem are dropped and counted; nothing leaks.

@@ -19,31 +19,25 @@
 #include <string>
 #include <vector>
 
-#include "cache/counters.h"
-#include "format/kvc_file.h"
-#include "index/index.h"
 #include "kvc/buffer.h"
 #include "kvc/key.h"
+#include "kvc/lease.h"
 #include "kvc/options.h"
+#include "kvc/row.h"
+#include "kvc/stats.h"
 #include "kvc/status.h"
-#include "tiers/remote_counters.h"
-#include "tiers/tier.h"
 
 namespace kvc {
-
-using index::Lease;
-using format::SaveReason;
-using tiers::LoadedFile;
 
 // One save. The key is derived from ns + tokens, so it always matches the content.
 struct SaveRequest {
   KeyNamespace ns;
-  format::FingerprintMode fingerprint_mode = format::FingerprintMode::kSafe;
+  FingerprintMode fingerprint_mode = FingerprintMode::kSafe;
   std::vector<std::uint32_t> tokens;
   SaveReason reason = SaveReason::kUnknown;
   ByteBuffer payload;                     // moved in, never copied (BufferPool::shared())
   std::vector<float> next_token_logits;   // optional TLV 0x0A
-  std::vector<format::PositionLogits> position_logits;  // optional TLV 0x0B records, positions increasing
+  std::vector<PositionLogits> position_logits;  // optional TLV 0x0B records, positions increasing
   std::string prompt_text;                // optional, for humans
   std::string reason_detail;              // optional TLV 0x07
   std::uint8_t quant_bits = 0;
@@ -58,16 +52,19 @@ struct SaveRequest {
 // answered with a miss). Must not outlive its Cache.
 class SaveTicket {
  public:
-  SaveTicket() = default;
-  SaveTicket(SaveTicket&&) noexcept = default;
-  SaveTicket& operator=(SaveTicket&&) noexcept = default;
-  explicit operator bool() const { return static_cast<bool>(reservation_); }
-  const Key& key() const { return reservation_.key(); }
+  SaveTicket();
+  ~SaveTicket();
+  SaveTicket(SaveTicket&&) noexcept;
+  SaveTicket& operator=(SaveTicket&&) noexcept;
+  // False for an empty ticket (default-constructed, moved from, or used).
+  explicit operator bool() const;
+  // The reserved key; the ticket must not be empty.
+  const Key& key() const;
 
  private:
   friend class Cache;
-  index::Reservation reservation_;
-  std::size_t tokens = 0;
+  struct State;  // the index reservation; one allocation per reserve_save
+  std::unique_ptr<State> state_;
 };
 
 struct PrefixHit {
@@ -77,34 +74,32 @@ struct PrefixHit {
   bool busy_seen = false;      // a candidate was being written
 };
 
-// A row read for a restore: verified bytes, and the tier they came from.
-struct LoadedRow {
-  LoadedFile file;
-  TierKind tier = TierKind::kRam;
-  std::string tier_name;  // "ram", "ram_file", "disk", "remote"
-  bool promoted = false;  // the buffer was also kept in RAM
-};
+// A row read for a restore (Cache::load): the verified bytes of its file and the
+// tier they came from. Copies share the bytes (no copy of the payload is made);
+// meta() and payload() stay valid while any copy of this LoadedRow lives, even
+// after the row was evicted or removed.
+class LoadedRow {
+ public:
+  // Built by Cache::load: `bytes` owns the memory `payload` points into.
+  LoadedRow(std::shared_ptr<const RowMeta> meta, std::shared_ptr<const void> bytes,
+            std::span<const std::byte> payload, TierKind tier, bool promoted)
+      : meta_(std::move(meta)), bytes_(std::move(bytes)), payload_(payload), tier_(tier), promoted_(promoted) {}
 
-struct TierStats {
-  std::string name;        // "ram", "ram_file", "disk", "remote"
-  std::string location;    // directory, the Redis address, or "" for ram
-  TierPolicy policy = TierPolicy::kWriteThrough;
-  std::int64_t min_tokens = 0;
-  std::uint64_t used_bytes = 0;
-  std::uint64_t quota_bytes = 0;
-  std::size_t rows = 0;    // copies held
-  TierCounterSnapshot counters;
-  std::optional<tiers::RemoteCounterValues> remote;  // the remote tier's own counters
-};
+  // What the file says about itself: tokens, logits, header, prompt text, …
+  const RowMeta& meta() const { return *meta_; }
+  // The payload (the engine's KV state), CRC-verified.
+  std::span<const std::byte> payload() const { return payload_; }
+  TierKind tier() const { return tier_; }
+  std::string_view tier_name() const { return tier_kind_name(tier_); }  // "ram", "ram_file", "disk", "remote"
+  // The bytes were also kept in RAM (a slower tier served them).
+  bool promoted() const { return promoted_; }
 
-struct PressureStatus {
-  bool enabled = false;
-  bool source_available = false;
-  std::string source;                 // "meminfo", "nvidia", "callback"
-  double last_ratio = 0;              // used/total at the last sample
-  std::int64_t last_sample_unix_ms = 0;
-  std::uint64_t last_evicted_bytes = 0;
-  std::int64_t last_eviction_unix_ms = 0;
+ private:
+  std::shared_ptr<const RowMeta> meta_;
+  std::shared_ptr<const void> bytes_;
+  std::span<const std::byte> payload_;
+  TierKind tier_ = TierKind::kRam;
+  bool promoted_ = false;
 };
 
 class Cache {
@@ -185,7 +180,7 @@ class Cache {
   void rescan();
 
   // Rows with a copy in `tier` (index into options().tiers), or all.
-  std::vector<index::RowSnapshot> rows(std::optional<std::size_t> tier = std::nullopt) const;
+  std::vector<RowSnapshot> rows(std::optional<std::size_t> tier = std::nullopt) const;
   std::vector<TierStats> tier_stats() const;
   CounterSnapshot counters() const;
   PressureStatus pressure_status() const;

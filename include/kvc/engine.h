@@ -33,7 +33,7 @@ struct LoraSpec {
 
 struct ModelOptions {
   std::string path;                          // GGUF model file
-  format::FingerprintMode fingerprint_mode = format::FingerprintMode::kSafe;
+  FingerprintMode fingerprint_mode = FingerprintMode::kSafe;
   std::optional<Digest> fingerprint;         // required for kFastUnsafe, ignored otherwise
   std::vector<LoraSpec> loras;
   int n_ctx = 8192;                          // total cells (shared by the sequences unless kv_unified)

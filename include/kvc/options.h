@@ -7,13 +7,16 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kvc/key.h"
 #include "kvc/status.h"
 
 namespace kvc {
-namespace io { class Env; }
+namespace io {
+class Env;  // kvc/env.h
+}  // namespace io
 
 // Save-policy gates and aligned length (cache.md §5). Signed so that a bad
 // configuration value is reported, not wrapped.
@@ -40,6 +43,16 @@ struct SavePolicy {
 
 // The tiers of the hierarchy, fastest first (cache.md §3).
 enum class TierKind : std::uint8_t { kRam, kRamFile, kDisk, kRemote };
+// "ram", "ram_file", "disk", "remote" ("unknown" for other values).
+constexpr std::string_view tier_kind_name(TierKind k) {
+  switch (k) {
+    case TierKind::kRam: return "ram";
+    case TierKind::kRamFile: return "ram_file";
+    case TierKind::kDisk: return "disk";
+    case TierKind::kRemote: return "remote";
+  }
+  return "unknown";
+}
 
 // How a row reaches a tier below the one it landed in.
 enum class TierPolicy : std::uint8_t {

@@ -28,6 +28,15 @@
 
 namespace kvc {
 
+using tiers::LoadedFile;
+
+// A reserved save: the index's reservation and the token count it was made for.
+struct SaveTicket::State {
+  State(index::Reservation r, std::size_t n) : reservation(std::move(r)), tokens(n) {}
+  index::Reservation reservation;
+  std::size_t tokens = 0;
+};
+
 using index::TierId;
 
 std::int64_t unix_now_ns();

@@ -72,8 +72,7 @@ Result<SaveTicket> Cache::Impl::reserve(const KeyNamespace& ns, std::span<const 
     return r.status();
   }
   SaveTicket ticket;
-  ticket.reservation_ = std::move(r.value());
-  ticket.tokens = tokens.size();
+  ticket.state_ = std::make_unique<SaveTicket::State>(std::move(r.value()), tokens.size());
   return ticket;
 }
 
@@ -173,6 +172,13 @@ void Cache::Impl::report_save_error(const Key& key, const Status& error) const {
   if (options.on_save_error) options.on_save_error(key, error);
 }
 
+SaveTicket::SaveTicket() = default;
+SaveTicket::~SaveTicket() = default;  // an unused reservation is cancelled by its destructor
+SaveTicket::SaveTicket(SaveTicket&&) noexcept = default;
+SaveTicket& SaveTicket::operator=(SaveTicket&&) noexcept = default;
+SaveTicket::operator bool() const { return state_ != nullptr && static_cast<bool>(state_->reservation); }
+const Key& SaveTicket::key() const { return state_->reservation.key(); }
+
 Result<SaveTicket> Cache::reserve_save(const KeyNamespace& ns, std::span<const std::uint32_t> tokens) {
   return impl_->reserve(ns, tokens);
 }
@@ -181,12 +187,12 @@ Result<Key> Cache::save(SaveTicket ticket, SaveRequest request, std::chrono::mil
   Impl& c = *impl_;
   if (!ticket) return Status(Code::kInvalidArgument, "save: empty ticket");
   const Key key = ticket.key();
-  if (request.tokens.size() != ticket.tokens || derive_key(request.ns, request.tokens) != key)
+  if (request.tokens.size() != ticket.state_->tokens || derive_key(request.ns, request.tokens) != key)
     return Status(Code::kInvalidArgument, "save: the request's tokens are not those of its ticket " + key.hex());
   const auto start = Clock::now();
   const auto until = deadline == std::chrono::milliseconds::max() ? Clock::time_point::max() : start + deadline;
   LoadedFile file = c.build_file(request);
-  auto landed = c.land(ticket.reservation_, file, ticket.tokens, until);
+  auto landed = c.land(ticket.state_->reservation, file, ticket.state_->tokens, until);
   if (!landed.ok()) {
     c.report_save_error(key, landed.status());
     return landed.status();  // the ticket's destructor cancels the reservation
@@ -201,7 +207,7 @@ Result<Key> Cache::save_async(SaveTicket ticket, SaveRequest request) {
   Impl& c = *impl_;
   if (!ticket) return Status(Code::kInvalidArgument, "save: empty ticket");
   const Key key = ticket.key();
-  if (request.tokens.size() != ticket.tokens || derive_key(request.ns, request.tokens) != key)
+  if (request.tokens.size() != ticket.state_->tokens || derive_key(request.ns, request.tokens) != key)
     return Status(Code::kInvalidArgument, "save: the request's tokens are not those of its ticket " + key.hex());
   struct Job {
     SaveTicket ticket;
@@ -215,7 +221,7 @@ Result<Key> Cache::save_async(SaveTicket ticket, SaveRequest request) {
   w.run = [cp, job, key] {
     const auto start = Clock::now();
     LoadedFile file = cp->build_file(job->request);
-    auto landed = cp->land(job->ticket.reservation_, file, job->ticket.tokens, Clock::time_point::max());
+    auto landed = cp->land(job->ticket.state_->reservation, file, job->ticket.state_->tokens, Clock::time_point::max());
     job->ticket = SaveTicket();  // published or cancelled: waiters are answered now
     if (!landed.ok()) {
       cp->counters.add(cp->counters.saves_dropped);

@@ -125,9 +125,9 @@ TEST_P(CacheTiers, SaveCheckoutLoadRoundTrip) {
   EXPECT_EQ(lease->row().tokens->size(), 100u);
   auto loaded = cache->load(*lease);
   ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
-  ASSERT_EQ(loaded->file.payload().size(), expected.size());
-  EXPECT_TRUE(std::equal(expected.begin(), expected.end(), loaded->file.payload().begin()));
-  EXPECT_EQ(loaded->tier, GetParam());
+  ASSERT_EQ(loaded->payload().size(), expected.size());
+  EXPECT_TRUE(std::equal(expected.begin(), expected.end(), loaded->payload().begin()));
+  EXPECT_EQ(loaded->tier(), GetParam());
   EXPECT_EQ(cache->counters().saves_cold, 1u);
   EXPECT_EQ(cache->counters().hits_exact, 1u);
 

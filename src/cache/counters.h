@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "kvc/stats.h"
+
 namespace kvc {
 
 // A counter updated from many threads without sharing a cache line between
@@ -60,13 +62,10 @@ class StripedCounter {
   X(longest_prefix_probes, "Index probes made by stride walks")                   \
   X(longest_prefix_ns, "Time spent in stride walks")
 
-struct CounterSnapshot {
-#define KVC_X(name, help) std::uint64_t name = 0;
-  KVC_COUNTER_LIST(KVC_X)
+// CounterSnapshot is public (kvc/stats.h): one field per entry of the list, in order.
+#define KVC_X(name, help) +1
+static_assert(sizeof(CounterSnapshot) - sizeof(std::uint64_t) * (0 KVC_COUNTER_LIST(KVC_X)) == 0);
 #undef KVC_X
-  // (name, value) pairs in declaration order.
-  std::vector<std::pair<std::string, std::uint64_t>> items() const;
-};
 
 struct Counters {
 #define KVC_X(name, help) StripedCounter name;
@@ -93,12 +92,10 @@ std::string_view counter_help(std::string_view name);
   X(errors, "Operations on the tier that failed (I/O, refused, unreachable)")           \
   X(timeouts, "Operations on the tier that timed out")
 
-struct TierCounterSnapshot {
-#define KVC_X(name, help) std::uint64_t name = 0;
-  KVC_TIER_COUNTER_LIST(KVC_X)
+// TierCounterSnapshot is public (kvc/stats.h): one field per entry of the list.
+#define KVC_X(name, help) +1
+static_assert(sizeof(TierCounterSnapshot) - sizeof(std::uint64_t) * (0 KVC_TIER_COUNTER_LIST(KVC_X)) == 0);
 #undef KVC_X
-  std::vector<std::pair<std::string, std::uint64_t>> items() const;
-};
 
 struct TierCounters {
 #define KVC_X(name, help) std::atomic<std::uint64_t> name{0};

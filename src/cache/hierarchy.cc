@@ -238,10 +238,8 @@ Result<LoadedRow> Cache::load(const Lease& lease) {
       // and a pending copy may land at any moment: wait (bounded) for either.
       std::unique_lock lock(c.transit_mu);
       if (auto it = c.transit.find(key); it != c.transit.end()) {
-        LoadedRow out;
-        out.file = it->second.file;
-        out.tier = it->second.from;
-        out.tier_name = std::string(tiers::tier_kind_name(out.tier));
+        const LoadedFile& f = it->second.file;
+        LoadedRow out(f.meta, f.bytes.owner, f.bytes.payload, it->second.from, /*promoted=*/false);
         lock.unlock();
         c.index.touch(lease);
         c.note_hit(key);
@@ -264,11 +262,9 @@ Result<LoadedRow> Cache::load(const Lease& lease) {
       c.note_hit(key);
       s.counters.add(s.counters.hits);
       s.counters.add(s.counters.bytes_in, file->bytes.size());
-      LoadedRow out;
-      out.tier = s.tier->kind();
-      out.tier_name = std::string(s.tier->name());
-      out.promoted = *t != c.ram.value_or(*t) && c.promote(key, *file);
-      out.file = std::move(file.value());
+      const bool promoted = *t != c.ram.value_or(*t) && c.promote(key, *file);
+      LoadedRow out(std::move(file->meta), std::move(file->bytes.owner), file->bytes.payload, s.tier->kind(),
+                    promoted);
       c.counters.add(c.counters.load_total_ns,
                      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                     std::chrono::steady_clock::now() - start)

@@ -76,10 +76,10 @@ std::string served_from(Cache& cache, const Key& key) {
   auto lease = cache.checkout(key);
   if (!lease.ok()) return "";
   auto loaded = cache.load(*lease);
-  return loaded.ok() ? loaded->tier_name : "";
+  return loaded.ok() ? std::string(loaded->tier_name()) : "";
 }
 
-index::TierMask tiers_of(Cache& cache, const Key& key) {
+TierMask tiers_of(Cache& cache, const Key& key) {
   for (const auto& r : cache.rows())
     if (r.info.key == key) return r.tiers;
   return 0;
@@ -90,9 +90,9 @@ TEST(Hierarchy, SaveLandsInRamAtOnceAndOnDiskAfterTheWriteThrough) {
   auto cache = open_or_die(ram_disk(dir.path()));
   auto key = cache->save(request(tokens(64), 50'000), 5s);
   ASSERT_TRUE(key.ok()) << key.status().to_string();
-  EXPECT_TRUE(tiers_of(*cache, *key) & index::tier_bit(0));  // in RAM when save returns
+  EXPECT_TRUE(tiers_of(*cache, *key) & tier_bit(0));  // in RAM when save returns
   cache->flush();
-  EXPECT_EQ(tiers_of(*cache, *key), index::tier_bit(0) | index::tier_bit(1));
+  EXPECT_EQ(tiers_of(*cache, *key), tier_bit(0) | tier_bit(1));
   EXPECT_TRUE(fs::exists(file_of(dir.path(), *key)));
   EXPECT_EQ(served_from(*cache, *key), "ram");
   const auto stats = cache->tier_stats();
@@ -111,9 +111,9 @@ TEST(Hierarchy, ARestartKeepsDiskRowsAndADiskHitIsPromotedThenServedFromRam) {
     key = cache->save(request(tokens(64), 50'000), 5s).value();
   }  // the destructor drains the write-through
   auto cache = open_or_die(ram_disk(dir.path()));
-  EXPECT_EQ(tiers_of(*cache, key), index::tier_bit(1));
+  EXPECT_EQ(tiers_of(*cache, key), tier_bit(1));
   EXPECT_EQ(served_from(*cache, key), "disk");
-  EXPECT_EQ(tiers_of(*cache, key), index::tier_bit(0) | index::tier_bit(1));  // promoted
+  EXPECT_EQ(tiers_of(*cache, key), tier_bit(0) | tier_bit(1));  // promoted
   EXPECT_EQ(served_from(*cache, key), "ram");
   const auto stats = cache->tier_stats();
   EXPECT_EQ(stats[0].counters.promotions, 1u);
@@ -132,13 +132,13 @@ TEST(Hierarchy, RamEvictionDemotesToAnOnEvictTierWithoutLosingTheRow) {
   EXPECT_FALSE(fs::exists(file_of(dir.path(), a)));  // on-evict: not written through
   auto b = cache->save(request(tokens(64, 1000), 50'000), 5s).value();  // evicts a from RAM
   cache->flush();
-  EXPECT_EQ(tiers_of(*cache, a), index::tier_bit(1));
-  EXPECT_EQ(tiers_of(*cache, b), index::tier_bit(0));
+  EXPECT_EQ(tiers_of(*cache, a), tier_bit(1));
+  EXPECT_EQ(tiers_of(*cache, b), tier_bit(0));
   EXPECT_TRUE(fs::exists(file_of(dir.path(), a)));
   EXPECT_EQ(cache->tier_stats()[1].counters.demotions, 1u);
   EXPECT_EQ(served_from(*cache, a), "disk");  // and promoted back, demoting b
   cache->flush();
-  EXPECT_EQ(tiers_of(*cache, b), index::tier_bit(1));
+  EXPECT_EQ(tiers_of(*cache, b), tier_bit(1));
   EXPECT_LE(cache->tier_stats()[0].used_bytes, cache->tier_stats()[0].quota_bytes);
 }
 
@@ -149,8 +149,8 @@ TEST(Hierarchy, EvictionWithACopyBelowOnlyDropsThatCopy) {
   cache->flush();
   auto b = cache->save(request(tokens(64, 1000), 50'000), 5s).value();
   cache->flush();
-  EXPECT_EQ(tiers_of(*cache, a), index::tier_bit(1));
-  EXPECT_EQ(tiers_of(*cache, b), index::tier_bit(0) | index::tier_bit(1));
+  EXPECT_EQ(tiers_of(*cache, a), tier_bit(1));
+  EXPECT_EQ(tiers_of(*cache, b), tier_bit(0) | tier_bit(1));
   EXPECT_EQ(cache->tier_stats()[1].counters.demotions, 0u);
   EXPECT_EQ(cache->tier_stats()[0].counters.evictions, 1u);
 }
@@ -161,7 +161,7 @@ TEST(Hierarchy, EachTierKeepsOnlyRowsAsLongAsItsMinTokens) {
   auto short_row = cache->save(request(tokens(5), 1000), 5s);
   ASSERT_TRUE(short_row.ok()) << short_row.status().to_string();
   cache->flush();
-  EXPECT_EQ(tiers_of(*cache, *short_row), index::tier_bit(0));
+  EXPECT_EQ(tiers_of(*cache, *short_row), tier_bit(0));
   EXPECT_FALSE(fs::exists(file_of(dir.path(), *short_row)));
   EXPECT_EQ(cache->min_save_tokens(), 1u);
   // A disk-only cache refuses rows below its floor before any work.
@@ -223,7 +223,7 @@ TEST(Hierarchy, WriterQueueIsBoundedInBytesAndFlushHasADeadline) {
   EXPECT_GE(cache->counters().saves_dropped, dropped);
   (void)cache->flush(0ms);  // whatever is still queued is dropped and counted, not waited for
   cache->flush();
-  for (const auto& r : cache->rows()) EXPECT_EQ(r.status, index::RowStatus::kAvailable);
+  for (const auto& r : cache->rows()) EXPECT_EQ(r.status, RowStatus::kAvailable);
 }
 
 TEST(Hierarchy, RecencyUsesTheMonotonicClock) {

@@ -1,6 +1,7 @@
 // kvc.h: remove, gc and statistics.
 #include <string>
 
+#include "cache/counters.h"
 #include "capi/c_boundary.h"
 
 using namespace kvc::capi;

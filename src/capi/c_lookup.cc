@@ -121,8 +121,7 @@ kvc_status kvc_lease_load(kvc_lease* lease, kvc_payload** out_payload) {
   return with_held_lease(lease, fn, [&](kvc::Cache& c) -> kvc_status {
     auto row = c.load(lease->lease);
     if (!row.ok()) return fail(row.status());
-    auto payload = std::make_unique<kvc_payload>();
-    payload->row = std::move(*row);
+    auto payload = std::make_unique<kvc_payload>(kvc_payload{std::move(*row)});
     *out_payload = payload.release();
     return succeed();
   });
@@ -152,13 +151,13 @@ void kvc_lease_free(kvc_lease* lease) {
 }
 
 const void* kvc_payload_data(const kvc_payload* payload) {
-  return payload ? payload->row.file.payload().data() : nullptr;
+  return payload ? payload->row.payload().data() : nullptr;
 }
 
-size_t kvc_payload_size(const kvc_payload* payload) { return payload ? payload->row.file.payload().size() : 0; }
+size_t kvc_payload_size(const kvc_payload* payload) { return payload ? payload->row.payload().size() : 0; }
 
 const float* kvc_payload_next_token_logits(const kvc_payload* payload, size_t* out_n) {
-  const auto* meta = payload ? payload->row.file.meta.get() : nullptr;
+  const auto* meta = payload ? &payload->row.meta() : nullptr;
   if (!meta || meta->next_token_logits.empty()) {
     if (out_n) *out_n = 0;
     return nullptr;
@@ -168,7 +167,7 @@ const float* kvc_payload_next_token_logits(const kvc_payload* payload, size_t* o
 }
 
 kvc_tier_kind kvc_payload_tier(const kvc_payload* payload) {
-  return payload ? to_c_tier(payload->row.tier) : KVC_TIER_RAM;
+  return payload ? to_c_tier(payload->row.tier()) : KVC_TIER_RAM;
 }
 
 void kvc_payload_free(kvc_payload* payload) { delete payload; }

@@ -30,7 +30,7 @@ kvc_status convert(const kvc_save_params& p, SaveRequest& r) {
   if (mode < KVC_FINGERPRINT_SAFE || mode > KVC_FINGERPRINT_FAST_UNSAFE)
     return invalid("params.fingerprint_mode = " + std::to_string(mode) + " is not a kvc_fingerprint_mode (0..2)");
   r.ns = to_namespace(p.ns);
-  r.fingerprint_mode = static_cast<format::FingerprintMode>(mode);
+  r.fingerprint_mode = static_cast<kvc::FingerprintMode>(mode);
   r.tokens.assign(p.tokens, p.tokens + p.n_tokens);
   r.reason = static_cast<SaveReason>(reason);
   r.payload = ByteBuffer::copy_of({static_cast<const std::byte*>(p.payload), p.payload_size});

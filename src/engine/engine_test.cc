@@ -40,7 +40,7 @@ TEST(Engine, ColdThenExactHitSamplesFromStoredLogits) {
     ASSERT_TRUE(file.ok()) << file.status().to_string();
     Reference ref(model);
     auto ctx = ref.context();
-    EXPECT_TRUE(bitwise_equal(file->file.meta->next_token_logits, ref.decode(ctx.get(), prompt, 0, prompt.size())));
+    EXPECT_TRUE(bitwise_equal(file->meta().next_token_logits, ref.decode(ctx.get(), prompt, 0, prompt.size())));
   }
   // The finish row: prompt + the whole reply, with logits.
   {
@@ -159,7 +159,7 @@ TEST(Engine, RowsOfAnotherModelOrContextAreNeverRestored) {
   }
   {
     auto o = test_options(model, dir.path());
-    o.model.fingerprint_mode = format::FingerprintMode::kGgufChunked;  // another fingerprint of the same file
+    o.model.fingerprint_mode = FingerprintMode::kGgufChunked;  // another fingerprint of the same file
     auto e = open_engine(o);
     EXPECT_EQ(run(*e, greedy(p)).report.path, LookupPath::kMiss);
   }

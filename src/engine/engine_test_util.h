@@ -184,9 +184,9 @@ inline void resave_without_logits(Engine& e, const Key& key) {
     auto file = e.cache().load(*lease);
     ASSERT_TRUE(file.ok()) << file.status().to_string();
     req.ns = e.key_namespace();
-    req.tokens = file->file.meta->tokens;
+    req.tokens = file->meta().tokens;
     req.reason = SaveReason::kShutdown;
-    req.payload = ByteBuffer::copy_of(file->file.payload());
+    req.payload = ByteBuffer::copy_of(file->payload());
   }
   for (const auto& row : e.cache().rows()) ASSERT_TRUE(e.cache().remove(row.info.key).ok());
   ASSERT_TRUE(e.cache().save(std::move(req), std::chrono::seconds(30)).ok());

@@ -77,15 +77,15 @@ StartState find_start_state(Cache& cache, const KeyNamespace& ns, std::span<cons
   const auto t0 = Clock::now();
   auto loaded = cache.load(s.lease);
   s.load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  if (!loaded.ok() || loaded->file.meta->tokens.size() != s.row_length || s.usable > s.row_length) {
+  if (!loaded.ok() || loaded->meta().tokens.size() != s.row_length || s.usable > s.row_length) {
     s.lease.release();
     s.path = LookupPath::kMiss;
     s.miss_reason = MissReason::kLoadFailed;
     s.usable = s.row_length = 0;
     return s;
   }
-  s.tier = loaded->tier_name;
-  s.file = std::move(loaded->file);
+  s.tier = std::string(loaded->tier_name());
+  s.file = std::move(loaded.value());
   return s;
 }
 

@@ -32,7 +32,7 @@ struct StartState {
   MissReason miss_reason = MissReason::kNone;
   std::string tier;
   Lease lease;
-  std::optional<LoadedFile> file;
+  std::optional<LoadedRow> file;
   std::size_t usable = 0;      // tokens of the row that match the prompt (the common prefix)
   std::size_t row_length = 0;  // tokens in the row
   double load_ms = 0;

@@ -176,7 +176,7 @@ TEST(Fingerprint, FastUnsafeAndLora) {
   KVC_REQUIRE_MODEL(model);
   ModelOptions o;
   o.path = model;
-  o.fingerprint_mode = format::FingerprintMode::kFastUnsafe;
+  o.fingerprint_mode = FingerprintMode::kFastUnsafe;
   EXPECT_EQ(effective_fingerprint(o).status().code(), Code::kInvalidArgument);
   Digest given{};
   given[0] = 7;

@@ -25,7 +25,7 @@ format::KvcMeta row_meta(Engine& e, const Key& key) {
   if (!lease.ok()) return {};
   auto file = e.cache().load(*lease);
   EXPECT_TRUE(file.ok()) << file.status().to_string();
-  return file.ok() ? *file->file.meta : format::KvcMeta{};
+  return file.ok() ? file->meta() : format::KvcMeta{};
 }
 
 std::vector<std::uint32_t> record_positions(const format::KvcMeta& m) {
@@ -171,9 +171,9 @@ TEST(PromptEndLogits, InvalidRecordsAreIgnoredAndTheLastTokenIsDecoded) {
     auto file = e->cache().load(*lease);
     ASSERT_TRUE(file.ok());
     req.ns = e->key_namespace();
-    req.tokens = file->file.meta->tokens;
+    req.tokens = file->meta().tokens;
     req.reason = SaveReason::kFinish;
-    req.payload = ByteBuffer::copy_of(file->file.payload());
+    req.payload = ByteBuffer::copy_of(file->payload());
     req.position_logits = {{100, std::vector<float>(7, 1.0f)}};
   }
   for (const auto& row : e->cache().rows()) ASSERT_TRUE(e->cache().remove(row.info.key).ok());

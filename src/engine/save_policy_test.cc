@@ -10,8 +10,8 @@
 namespace kvc::engine::testing {
 namespace {
 
-std::vector<index::RowSnapshot> rows_with(Cache& c, SaveReason reason) {
-  std::vector<index::RowSnapshot> out;
+std::vector<RowSnapshot> rows_with(Cache& c, SaveReason reason) {
+  std::vector<RowSnapshot> out;
   for (auto& r : c.rows())
     if (r.info.header.save_reason == reason) out.push_back(r);
   return out;
@@ -39,9 +39,9 @@ TEST(SavePolicy, ColdAtTheAlignedBoundaryAndContinuedEveryInterval) {
   ASSERT_TRUE(file.ok());
   Reference ref(model);
   auto ctx = ref.context();
-  EXPECT_TRUE(bitwise_equal(file->file.meta->next_token_logits, ref.decode(ctx.get(), p, 0, 128)));
-  EXPECT_EQ(file->file.meta->header.context_size, 1024u);
-  EXPECT_EQ(file->file.meta->header.quant_bits, 16u);
+  EXPECT_TRUE(bitwise_equal(file->meta().next_token_logits, ref.decode(ctx.get(), p, 0, 128)));
+  EXPECT_EQ(file->meta().header.context_size, 1024u);
+  EXPECT_EQ(file->meta().header.quant_bits, 16u);
 
   // Continued saves after 4 and 8 generated tokens (each decoded into the KV cache).
   const auto continued = rows_with(c, SaveReason::kContinued);

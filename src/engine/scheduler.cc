@@ -273,7 +273,7 @@ void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_l
     if (ok) {
       r.tier = j.start.tier;
       r.restored_key = j.start.lease.row().key;
-      slot.boundaries.take_from_row(*j.start.file->meta, j.start.usable);
+      slot.boundaries.take_from_row(j.start.file->meta(), j.start.usable);
     } else {
       r.path = LookupPath::kMiss;
       r.miss_reason = MissReason::kRestoreFailed;

@@ -23,7 +23,7 @@ std::vector<std::int32_t> next_turn(const std::vector<std::int32_t>& prompt, con
   return next;
 }
 
-const index::RowSnapshot* find_row(const std::vector<index::RowSnapshot>& rows, const Key& key) {
+const RowSnapshot* find_row(const std::vector<RowSnapshot>& rows, const Key& key) {
   for (const auto& r : rows)
     if (r.info.key == key) return &r;
   return nullptr;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kvc/key.h"
+#include "kvc/row.h"
 
 namespace kvc::format {
 
@@ -23,12 +24,17 @@ inline constexpr std::size_t kFixedSize = kHeaderSize + kTrailerSize;  // 72
 inline constexpr std::size_t kHitCountOffset = 12;
 inline constexpr std::uint8_t kVersion = 1;
 
-enum class SaveReason : std::uint8_t { kUnknown = 0, kCold = 1, kContinued = 2, kEvict = 3, kShutdown = 4, kFinish = 5 };
-std::string_view save_reason_name(SaveReason r);          // "cold", …
-std::optional<SaveReason> save_reason_from_name(std::string_view name);
-
-enum class FingerprintMode : std::uint8_t { kSafe = 0, kGgufChunked = 1, kFastUnsafe = 2 };
-std::string_view fingerprint_mode_name(FingerprintMode m);  // "safe", "gguf_chunked", "fast_unsafe"
+// The row value types are public (kvc/row.h); the codec uses them under these names.
+using kvc::FingerprintMode;
+using kvc::fingerprint_mode_name;
+using kvc::PositionLogits;
+using kvc::save_reason_from_name;
+using kvc::save_reason_name;
+using kvc::SaveReason;
+using kvc::UnknownTlv;
+using KvcHeader = kvc::RowHeader;  // offsets 0–47; reserved bytes are written 0 and ignored
+using KvcMeta = kvc::RowMeta;      // everything a file says about itself except the payload
+static_assert(KvcHeader{}.version == kVersion);
 
 // Validation failures, first failure wins, in the order of format.md §2.4.
 enum class KvcError {
@@ -43,61 +49,6 @@ enum Tag : std::uint8_t {
   kTagFingerprint = 0x01, kTagFingerprintMode = 0x02, kTagQuantType = 0x03, kTagCtxParamsHash = 0x04,
   kTagHostname = 0x05, kTagProducerVersion = 0x06, kTagSaveReasonDetail = 0x07,
   kTagTokenIdCount = 0x08, kTagTokenIds = 0x09, kTagNextTokenLogits = 0x0A, kTagPositionLogits = 0x0B,
-};
-
-// Header fields (offsets 0–47). Reserved bytes are written 0 and ignored.
-struct KvcHeader {
-  std::uint8_t version = kVersion;
-  std::uint8_t quant_bits = 0;
-  SaveReason save_reason = SaveReason::kUnknown;
-  std::uint32_t cached_token_count = 0;
-  std::uint32_t hit_count = 0;
-  std::uint32_t context_size = 0;
-  std::uint64_t creation_time = 0;   // unix seconds
-  std::uint64_t last_used_time = 0;  // unix seconds
-  std::uint64_t payload_byte_count = 0;
-};
-
-// One TLV 0x0B record (kvc extension, docs/format.md): the next-token logits of
-// the state after the row's first `position` tokens. Value bytes:
-// u32 LE position ‖ f32 LE × logits.size().
-struct PositionLogits {
-  std::uint32_t position = 0;
-  std::vector<float> logits;
-};
-
-struct UnknownTlv {
-  std::uint8_t tag = 0;
-  std::vector<std::byte> value;
-};
-
-// Everything a file says about itself except the payload bytes.
-struct KvcMeta {
-  KvcHeader header;
-  // trailer
-  std::uint64_t payload_offset = 0;
-  std::uint64_t payload_length = 0;
-  std::uint32_t payload_crc32c = 0;
-  // sections
-  std::string prompt_text;  // untrusted, for humans
-  Digest fingerprint{};
-  FingerprintMode fingerprint_mode = FingerprintMode::kSafe;
-  std::uint8_t quant_type = 0;
-  Digest ctx_params_hash{};
-  std::vector<std::uint32_t> tokens;
-  std::string hostname;
-  std::string producer_version;
-  std::string save_reason_detail;
-  std::vector<float> next_token_logits;  // empty when absent
-  // TLV 0x0B records in file order: positions strictly increasing (parse
-  // guarantees it), each with at least one float. Not checked against the token
-  // count or a vocabulary: logits_at() applies those rules.
-  std::vector<PositionLogits> position_logits;
-  std::vector<UnknownTlv> unknown_tlvs;  // kept on parse, never written by build
-
-  KeyNamespace key_namespace() const { return {fingerprint, quant_type, ctx_params_hash}; }
-  // The key recomputed from the TLV fields.
-  Key key() const { return derive_key(key_namespace(), tokens); }
 };
 
 // Inputs of a new file. Times, counts, offsets and the CRC are filled by build.

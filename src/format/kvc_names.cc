@@ -5,7 +5,7 @@
 
 #include "format/kvc_file.h"
 
-namespace kvc::format {
+namespace kvc {
 namespace {
 
 constexpr std::array<std::string_view, 6> kSaveReasonNames = {"unknown", "cold", "continued",
@@ -34,6 +34,8 @@ std::string_view fingerprint_mode_name(FingerprintMode m) {
   return "invalid";
 }
 
+namespace format {
+
 std::string_view error_name(KvcError e) {
   switch (e) {
     case KvcError::kBadHeader: return "bad_header";
@@ -56,4 +58,5 @@ std::string_view error_name(KvcError e) {
   return "invalid";
 }
 
-}  // namespace kvc::format
+}  // namespace format
+}  // namespace kvc

@@ -1,5 +1,5 @@
-// The facts of a saved row that an index keeps: everything a KVC file says about
-// itself that lookups need, without the payload, the prompt text or the logits.
+// The facts of a saved row that an index keeps (kvc::RowInfo, kvc/row.h): built
+// from a parsed file.
 #pragma once
 
 #include <cstdint>
@@ -8,18 +8,12 @@
 
 #include "format/kvc_file.h"
 #include "kvc/key.h"
+#include "kvc/row.h"
 
 namespace kvc::format {
 
 using TokenList = std::shared_ptr<const std::vector<std::uint32_t>>;
-
-struct RowInfo {
-  Key key;
-  KeyNamespace ns;
-  std::uint64_t size = 0;  // bytes of the whole KVC file
-  KvcHeader header;        // as written (hit_count there is the value at save/scan)
-  TokenList tokens;        // never null for an available row
-};
+using kvc::RowInfo;
 
 // The row a valid file describes (its key recomputed from the TLVs); moves the
 // token list out of `meta`.

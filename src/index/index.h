@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "index/row.h"
+#include "kvc/lease.h"
 #include "kvc/status.h"
 
 namespace kvc::index {
@@ -30,32 +31,8 @@ namespace kvc::index {
 class Index;
 struct Entry;  // private to the index
 
-// A checkout of an available row. While any Lease of a row lives, no copy of the
-// row is evicted. Movable; releases on destruction (every exit path). The row may
-// still be removed (remove(), a failed load): the lease keeps reading its
-// RowInfo, and releasing it afterwards is safe. A lease may outlive the Index only
-// if it is released first.
-class Lease {
- public:
-  Lease() = default;
-  Lease(Lease&& o) noexcept : entry_(o.entry_) { o.entry_ = nullptr; }
-  Lease& operator=(Lease&& o) noexcept;
-  Lease(const Lease&) = delete;
-  Lease& operator=(const Lease&) = delete;
-  ~Lease() { release(); }
-
-  explicit operator bool() const { return entry_ != nullptr; }
-  const RowInfo& row() const;
-  // Tiers holding a copy right now (grows while leased: copies are never evicted
-  // from a leased row, but a write-through may add one; a failed load removes one).
-  TierMask tiers() const;
-  void release();  // one atomic decrement; idempotent
-
- private:
-  friend class Index;
-  explicit Lease(Entry* e) : entry_(e) {}
-  Entry* entry_ = nullptr;
-};
+// A checkout of an available row (public: kvc/lease.h; implemented in lease.cc).
+using kvc::Lease;
 
 // The right to publish one key. Destroying a reservation that was neither
 // published nor cancelled means "writer gone": before mark_linked the placeholder

@@ -5,7 +5,7 @@
 #include "index/index.h"
 #include "index/index_impl.h"
 
-namespace kvc::index {
+namespace kvc {
 
 Lease& Lease::operator=(Lease&& other) noexcept {
   if (this != &other) {
@@ -33,4 +33,4 @@ void Lease::release() {
   entry_ = nullptr;
 }
 
-}  // namespace kvc::index
+}  // namespace kvc

@@ -10,6 +10,7 @@
 
 #include "format/row_info.h"
 #include "kvc/key.h"
+#include "kvc/row.h"
 
 namespace kvc::index {
 
@@ -17,9 +18,9 @@ namespace kvc::index {
 using TierId = std::uint8_t;
 inline constexpr std::size_t kMaxTiers = 8;
 
-// A set of tiers: bit t stands for tier t.
-using TierMask = std::uint8_t;
-inline constexpr TierMask tier_bit(TierId t) { return static_cast<TierMask>(1u << t); }
+// A set of tiers: bit t stands for tier t (public: kvc/row.h).
+using kvc::TierMask;
+inline constexpr TierMask tier_bit(TierId t) { return kvc::tier_bit(t); }
 // The fastest tier of a set (the lowest id), nullopt for the empty set.
 inline std::optional<TierId> fastest(TierMask m) {
   if (m == 0) return std::nullopt;
@@ -35,21 +36,8 @@ using format::TokenList;
 // property of the row.
 using format::RowInfo;
 
-// kWriting: reserved, not visible to lookups. kAvailable: visible. kDeleting: its
-// last copies are being deleted (not visible; a new save of the key waits for the
-// deletion to finish, so it can never adopt a file that is about to be unlinked).
-enum class RowStatus : std::uint8_t { kWriting, kAvailable, kDeleting };
-
-// A point-in-time copy of a row, mutable fields included.
-struct RowSnapshot {
-  RowInfo info;
-  RowStatus status = RowStatus::kAvailable;
-  std::uint32_t hits = 0;
-  std::int64_t last_used_ns = 0;  // the index's monotonic clock (hit-biased after scans)
-  std::uint32_t leases = 0;
-  bool pinned = false;
-  TierMask tiers = 0;    // tiers holding a complete copy
-  TierMask pending = 0;  // tiers a copy is being written to (write-through, demotion, promotion)
-};
+// A row's status and a point-in-time copy of it (public: kvc/row.h).
+using kvc::RowSnapshot;
+using kvc::RowStatus;
 
 }  // namespace kvc::index

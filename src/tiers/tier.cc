@@ -2,16 +2,6 @@
 
 namespace kvc::tiers {
 
-std::string_view tier_kind_name(TierKind k) {
-  switch (k) {
-    case TierKind::kRam: return "ram";
-    case TierKind::kRamFile: return "ram_file";
-    case TierKind::kDisk: return "disk";
-    case TierKind::kRemote: return "remote";
-  }
-  return "unknown";
-}
-
 bool Tier::try_charge(std::uint64_t bytes) {
   if (bytes > quota_) return false;
   std::uint64_t cur = used_.load(std::memory_order_relaxed);

@@ -22,7 +22,7 @@
 namespace kvc::tiers {
 
 using kvc::TierKind;
-std::string_view tier_kind_name(TierKind k);  // "ram", "ram_file", "disk", "remote"
+using kvc::tier_kind_name;  // "ram", "ram_file", "disk", "remote"
 
 // One KVC file in memory: the prefix (everything before the payload) and the
 // payload, adjacent or not. `owner` keeps both spans alive; the bytes are never

@@ -7,7 +7,9 @@
 #     C++ consumer (tests/install/cxx_consumer) with find_package and kvc::kvc.
 #   install_test.sh headers SOURCE_DIR BUILD_DIR
 #     compiles every installed header on its own with only <prefix>/include
-#     (C++20; kvc.h also as C11 -pedantic), and checks libkvc.so exports only kvc_*.
+#     (C++20; kvc.h also as C11 -pedantic), every header of include/kvc/ (the
+#     engine's too) on its own with include/ and no src/, checks that the installed
+#     set is include/kvc/ minus the engine's, and that libkvc.so exports only kvc_*.
 set -euo pipefail
 mode=$1 src=$2 build=$3
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvc-install-test.XXXXXX")
@@ -63,8 +65,12 @@ case "$mode" in
     mkdir -p "$tmp/data-cxx"
     for run in 1 2; do  # the second run finds the row the first saved
       out=$("$tmp/build-cxx/kvc_cxx_consumer" "$tmp/data-cxx") || { echo "$out"; fail "C++ consumer run $run failed"; }
-      echo "[c++ $run] $out"
+      echo "$out" | sed "s/^/[c++ $run] /"
+      grep -q 'C API: key .*: found and verified' <<<"$out" || fail "C++ consumer run $run: the C API did not find the row"
+      if [ "$run" = 1 ]; then grep -q '^kvc_cxx_consumer: saved ' <<<"$out" || fail "C++ consumer: the first run did not save"; fi
     done
+    grep -q 'found .* after a restart .* through the user Env .*bytes verified' <<<"$out" ||
+      fail "C++ consumer: the restarted kvc::Cache did not find and load the row through its Env"
     echo "install_test consumers: ok (C: find_package static and shared, pkg-config; C++: find_package)"
     ;;
   headers)
@@ -79,12 +85,28 @@ case "$mode" in
     printf '#include <kvc/kvc.h>\n#include <kvc/kvc.h>\nint main(void) { return kvc_status_name(KVC_OK)[0] == 0; }\n' >"$tmp/one.c"
     cc -std=c11 -Wall -Wextra -pedantic -Werror -fsyntax-only -I"$prefix/include" "$tmp/one.c" ||
       fail "kvc/kvc.h does not compile as C11 with only $prefix/include"
-    for h in cache.h engine.h; do
-      [ ! -e "$prefix/include/kvc/$h" ] || fail "kvc/$h is installed but includes private headers from src/"
+    # The source tree's headers, the engine's included, with include/ and the
+    # generated version.h only: none may reach into src/.
+    m=0
+    for h in "$src"/include/kvc/*.h; do
+      name=kvc/$(basename "$h")
+      printf '#include <%s>\n' "$name" >"$tmp/one.cc"
+      c++ -std=c++20 -Wall -Wextra -Werror -fsyntax-only -I"$src/include" -I"$build/generated" "$tmp/one.cc" ||
+        fail "$name does not compile on its own with only include/ (no src/)"
+      m=$((m + 1))
+    done
+    # Every public header of the cache library is installed (only the engine's are not).
+    for h in "$src"/include/kvc/*.h; do
+      base=$(basename "$h")
+      case "$base" in engine.h | chat.h) continue ;; esac
+      [ -f "$prefix/include/kvc/$base" ] || fail "kvc/$base is public but not installed (cmake/install.cmake)"
+    done
+    for h in engine.h chat.h; do
+      [ ! -e "$prefix/include/kvc/$h" ] || fail "kvc/$h is installed, but the engine layer (libkvc_engine) is not"
     done
     extra=$(nm -D --defined-only "$libdir/libkvc.so" | awk '$2 ~ /^[TDBRVW]$/ && $3 !~ /^kvc_/ {print $3}')
     [ -z "$extra" ] || fail "libkvc.so exports more than kvc_*: $extra"
-    echo "install_test headers: ok ($n headers on their own, kvc.h as C11; libkvc.so exports only kvc_*)"
+    echo "install_test headers: ok ($n installed headers on their own, kvc.h as C11; $m source headers without src/; libkvc.so exports only kvc_*)"
     ;;
   *) fail "unknown mode '$mode' (consumers or headers)" ;;
 esac

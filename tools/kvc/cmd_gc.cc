@@ -81,9 +81,9 @@ Result<GcOutcome> collect(const std::string& dir, std::uint64_t max_bytes) {
   Cache& c = **cache;
 
   GcOutcome o;
-  std::map<Key, index::RowSnapshot> before;
+  std::map<Key, RowSnapshot> before;
   for (auto& r : c.rows()) {
-    if (r.status != index::RowStatus::kAvailable) continue;
+    if (r.status != RowStatus::kAvailable) continue;
     o.bytes_before += r.info.size;
     before.emplace(r.info.key, std::move(r));
   }
@@ -93,12 +93,12 @@ Result<GcOutcome> collect(const std::string& dir, std::uint64_t max_bytes) {
     (void)c.evict_bytes(o.bytes_before - max_bytes, disk);
   }
   for (const auto& r : c.rows()) {
-    if (r.status != index::RowStatus::kAvailable) continue;
+    if (r.status != RowStatus::kAvailable) continue;
     o.bytes_after += r.info.size;
     ++o.rows_after;
     before.erase(r.info.key);
   }
-  std::vector<const index::RowSnapshot*> gone;
+  std::vector<const RowSnapshot*> gone;
   for (const auto& [k, r] : before) gone.push_back(&r);
   std::sort(gone.begin(), gone.end(), [](const auto* x, const auto* y) {
     if (x->last_used_ns != y->last_used_ns) return x->last_used_ns < y->last_used_ns;
