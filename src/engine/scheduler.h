@@ -99,19 +99,13 @@ class Scheduler {
   const SchedulerStats& stats() const { return stats_; }
 
  private:
+  // The loop across slots (scheduler.cc).
   void run();
   // Puts admitted jobs on sequences: a parked sequence they continue, else a free
   // one, else the least recently parked one (evicted first).
   void place(std::deque<std::unique_ptr<Job>>& incoming);
   // Tokens of parked `slot` the job can keep (0: none).
   std::size_t parked_match(const Slot& slot, const Job& job) const;
-  // resume_len: the job continues on parked `slot`, keeping this many of its tokens.
-  void admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_len = 0);
-  void set_cold_boundary(Slot& slot) const;
-  // CompletionRequest::on_progress, if set: the prompt's state now (after the
-  // cache lookup, and after each decoded batch of its prefill).
-  void report_progress(Slot& slot) const;
-  bool restore(Slot& slot, Job& job);
   bool build_batch(Batch& batch);
   void after_decode();
   void fail_batch(const std::string& why);
@@ -119,8 +113,17 @@ class Scheduler {
   // `queue` (the caller holds mu_ and fails them), running ones are stopped.
   static void take_cancelled(std::deque<std::unique_ptr<Job>>& queue, std::vector<std::unique_ptr<Job>>& out);
   void stop_cancelled();
+  void set_parked_entry(const Slot& slot, bool parked);
 
-  // Slot operations (slot_ops.cc).
+  // One slot's life, from admission to release (slot_lifecycle.cc).
+  // resume_len: the job continues on parked `slot`, keeping this many of its tokens.
+  void admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_len = 0);
+  // Restores the job's loaded row into the slot's sequence (false: a cold start).
+  bool restore(Slot& slot, Job& job);
+  void set_cold_boundary(Slot& slot) const;
+  // CompletionRequest::on_progress, if set: the prompt's state now (after the
+  // cache lookup, and after each decoded batch of its prefill).
+  void report_progress(Slot& slot) const;
   void start_generating(Slot& slot, const float* logits);
   void on_sampled(Slot& slot, llama_token token);
   void finish(Slot& slot, const float* logits, bool save_finish);
@@ -135,7 +138,6 @@ class Scheduler {
   void park(Slot& slot, const float* logits, const std::optional<Key>& key);
   // Synchronous save of a parked sequence (evict or shutdown reason), then clears it.
   void evict(Slot& slot, SaveReason reason, Clock::time_point deadline);
-  void set_parked_entry(const Slot& slot, bool parked);
 
   SchedulerEnv env_;
   SchedulerStats stats_;

@@ -1,5 +1,8 @@
-// Scheduler operations on one slot: sampling and stop conditions, saves
-// (snapshot on this thread, write on the cache's writer pool), and finishing.
+// One slot's life on the scheduler thread, from admission to release: admission
+// (resume a parked sequence, or restore a cache row and truncate it to the usable
+// prefix), progress reports, sampling and stop conditions, saves (snapshot on this
+// thread, write on the cache's writer pool), finishing, parking and eviction.
+// The loop across slots (queue, placement, batching) is scheduler.cc.
 #include <time.h>
 
 #include <algorithm>
@@ -26,6 +29,152 @@ std::uint64_t thread_cpu_ns() {
 }
 
 }  // namespace
+
+void Scheduler::admit(Slot& slot, std::unique_ptr<Job> job, std::size_t resume_len) {
+  llama_memory_t mem = llama_get_memory(env_.ctx);
+  if (resume_len > 0) {
+    // Continue on the parked sequence: keep its first resume_len cells, and the
+    // boundary logits within them.
+    std::vector<std::uint32_t> kept = std::move(slot.tokens);
+    BoundaryLogits kept_logits = std::move(slot.boundaries);
+    set_parked_entry(slot, false);
+    slot.reset();
+    if (resume_len < kept.size() && !llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(resume_len), -1)) {
+      llama_memory_seq_rm(mem, slot.seq, -1, -1);
+      resume_len = 0;
+    } else {
+      kept.resize(resume_len);
+      kept_logits.truncate(resume_len);
+      slot.boundaries = std::move(kept_logits);
+    }
+    if (job->start.file) {
+      job->start.file.reset();
+      job->start.lease.release();
+    }
+  } else {
+    slot.reset();
+  }
+  slot.job = std::move(job);
+  Job& j = *slot.job;
+  slot.prompt_text = j.request.prompt;
+  slot.sampler = std::move(j.sampler);
+  slot.text.emplace(j.request.sampling.stop);
+  slot.t_prefill_start = Clock::now();
+  RequestReport& r = slot.result.report;
+  r.prompt_tokens = j.prompt.size();
+  r.path = j.start.path;
+  r.miss_reason = j.start.miss_reason;
+
+  if (resume_len > 0) {
+    r.path = LookupPath::kResume;
+    r.miss_reason = MissReason::kNone;
+    r.tier = "sequence";
+    r.restore_ms = 0;
+    r.cached_tokens = resume_len;
+    slot.prefill_pos = resume_len;
+  } else if (j.start.file) {
+    const auto t0 = Clock::now();
+    const bool ok = restore(slot, j);
+    r.restore_ms = j.start.load_ms + ms_between(t0, Clock::now());
+    if (ok) {
+      r.tier = j.start.tier;
+      r.restored_key = j.start.lease.row().key;
+      slot.boundaries.take_from_row(j.start.file->meta(), j.start.usable);
+    } else {
+      r.path = LookupPath::kMiss;
+      r.miss_reason = MissReason::kRestoreFailed;
+    }
+    j.start.file.reset();
+    j.start.lease.release();
+  }
+  if (resume_len == 0 && j.skipped_lookup) r.miss_reason = MissReason::kNoRow;  // the parked sequence could not be kept
+  slot.tokens.assign(j.prompt.begin(), j.prompt.begin() + static_cast<std::ptrdiff_t>(slot.prefill_pos));
+
+  const std::size_t len = j.prompt.size();
+  if (slot.prefill_pos == len) {
+    if (const float* logits = slot.boundaries.at(len)) {
+      // The first token comes from stored logits: no decode (engine.md §1 step 4).
+      r.logits_from_cache = resume_len == 0;  // from a cache row, not a parked sequence
+      set_cold_boundary(slot);
+      report_progress(slot);
+      start_generating(slot, logits);
+      return;
+    }
+    // Nothing left to prefill but no logits: re-decode the last token. Recurrent
+    // and hybrid memories cannot drop their last cell (seq_rm of a partial range
+    // fails): the token would be applied twice, so start cold instead.
+    if (llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(len - 1), -1)) {
+      slot.tokens.pop_back();
+      slot.prefill_pos = len - 1;
+      slot.boundaries.truncate(len - 1);
+      r.cached_tokens = slot.prefill_pos;
+    } else {
+      llama_memory_seq_rm(mem, slot.seq, -1, -1);
+      slot.tokens.clear();
+      slot.prefill_pos = 0;
+      slot.boundaries.clear();
+      r.path = LookupPath::kMiss;
+      r.miss_reason = MissReason::kPolicy;
+      r.tier.clear();
+      r.cached_tokens = 0;
+      r.restored_key.reset();
+    }
+  }
+  set_cold_boundary(slot);
+  slot.phase = SlotPhase::kPrefill;
+  report_progress(slot);  // the first event: what the cache gave, before any decode
+}
+
+void Scheduler::report_progress(Slot& slot) const {
+  if (!slot.job->request.on_progress) return;
+  slot.job->request.on_progress(PromptProgress{slot.job->prompt.size(), slot.result.report.cached_tokens,
+                                               slot.prefill_pos, ms_between(slot.t_prefill_start, Clock::now())});
+}
+
+// The aligned cold-save length of the slot's prompt, when longer than what it starts from.
+void Scheduler::set_cold_boundary(Slot& slot) const {
+  const std::size_t len = slot.job->prompt.size();
+  const SavePolicy& policy = env_.cache->policy();
+  slot.cold_boundary = 0;
+  if (policy.allows_cold(len)) {
+    if (auto b = policy.aligned_length(len); b && *b > slot.prefill_pos) slot.cold_boundary = *b;
+  }
+}
+
+// Restores the loaded row into slot.seq and truncates it to the usable prefix.
+// Any failure quarantines the row (when the payload was at fault), clears the
+// sequence, and leaves a cold start.
+bool Scheduler::restore(Slot& slot, Job& j) {
+  llama_memory_t mem = llama_get_memory(env_.ctx);
+  const auto payload = j.start.file->payload();
+  const Key key = j.start.lease.row().key;
+  const std::size_t read = llama_state_seq_set_data(env_.ctx, reinterpret_cast<const std::uint8_t*>(payload.data()),
+                                                    payload.size(), slot.seq);
+  const llama_pos pos_max = llama_memory_seq_pos_max(mem, slot.seq);
+  const llama_pos pos_min = llama_memory_seq_pos_min(mem, slot.seq);
+  // A plain KV cache holds every position from 0. A recurrent state reports only
+  // its last position (pos_min == pos_max); sliding-window caches drop the oldest.
+  const bool positions_ok = pos_max == static_cast<llama_pos>(j.start.row_length) - 1 &&
+                            (env_.allow_truncation ? pos_min == 0 : pos_min >= 0 && pos_min <= pos_max);
+  if (read != payload.size() || !positions_ok) {
+    env_.cache->quarantine(key, "llama_state_seq_set_data consumed " + std::to_string(read) + " of " +
+                                    std::to_string(payload.size()) + " bytes; positions " + std::to_string(pos_min) +
+                                    ".." + std::to_string(pos_max) + " for a row of " +
+                                    std::to_string(j.start.row_length) + " tokens");
+    llama_memory_seq_rm(mem, slot.seq, -1, -1);
+    slot.prefill_pos = 0;
+    return false;
+  }
+  if (j.start.usable < j.start.row_length &&
+      !llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(j.start.usable), -1)) {
+    llama_memory_seq_rm(mem, slot.seq, -1, -1);
+    slot.prefill_pos = 0;
+    return false;
+  }
+  slot.prefill_pos = j.start.usable;
+  slot.result.report.cached_tokens = j.start.usable;
+  return true;
+}
 
 void Scheduler::start_generating(Slot& slot, const float* logits) {
   if (slot.job->request.sampling.max_tokens == 0 || logits == nullptr) {
