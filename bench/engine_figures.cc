@@ -72,28 +72,43 @@ MissPathFigures measure_miss_path(const Config& c, const fs::path& work) {
   auto e_off = open_engine(opt_off);
 
   std::vector<double> blocked, blocked_cpu;
+  // Three requests per repetition, in an order that rotates so a drift in the
+  // machine's load hits every side alike: cache on, cache off, and cache off again
+  // (the A/A pair: what the machine's noise alone does to an "on vs off" ratio).
+  // Each request's CPU time is the whole process's from its start until the
+  // cache's writer pool is idle again, so the cold save's write is counted.
+  enum Side { kOn, kOff, kOffAgain };
   for (int rep = 0; rep < c.miss_reps; ++rep) {
-    // A fresh prompt each time (every request misses); the order alternates so a
-    // drift in the machine's load hits both sides alike.
-    const auto p_on = sized_prompt(*e_on, c.miss_tokens, 900 + 2 * static_cast<std::uint64_t>(rep));
-    const auto p_off = sized_prompt(*e_off, c.miss_tokens, 901 + 2 * static_cast<std::uint64_t>(rep));
-    for (int k = 0; k < 2; ++k) {
-      const bool cache_side = (k == 0) == (rep % 2 == 0);
+    // A fresh prompt each time: every request misses.
+    const auto seed = 900 + 3 * static_cast<std::uint64_t>(rep);
+    const auto p_on = sized_prompt(*e_on, c.miss_tokens, seed);
+    const auto p_off = sized_prompt(*e_off, c.miss_tokens, seed + 1);
+    const auto p_aa = sized_prompt(*e_off, c.miss_tokens, seed + 2);
+    for (int k = 0; k < 3; ++k) {
+      const auto side = static_cast<Side>((k + rep) % 3);
+      kvc::Engine& e = side == kOn ? *e_on : *e_off;
       const std::uint64_t cpu_before = e_on->stats().save_blocked_cpu_ns;
-      Timed t = run(cache_side ? *e_on : *e_off, cache_side ? p_on : p_off, 4);
+      const double process_cpu0 = process_cpu_ms();
+      Timed t = run(e, side == kOn ? p_on : side == kOff ? p_off : p_aa, 4);
+      e.cache().flush();
+      t.cpu_ms = process_cpu_ms() - process_cpu0;
       const auto& r = t.result.report;
-      (cache_side ? m.ttft_on : m.ttft_off).push_back(r.time_to_first_token_ms);
-      (cache_side ? m.total_on : m.total_off).push_back(r.total_ms);
-      (cache_side ? m.cpu_on : m.cpu_off).push_back(t.cpu_ms);
-      if (cache_side) {
+      auto& ttft = side == kOn ? m.ttft_on : side == kOff ? m.ttft_off : m.ttft_aa;
+      auto& total = side == kOn ? m.total_on : side == kOff ? m.total_off : m.total_aa;
+      auto& cpu = side == kOn ? m.cpu_on : side == kOff ? m.cpu_off : m.cpu_aa;
+      ttft.push_back(r.time_to_first_token_ms);
+      total.push_back(r.total_ms);
+      cpu.push_back(t.cpu_ms);
+      if (side == kOn) {
         blocked.push_back(r.save_blocked_ms);
         blocked_cpu.push_back(static_cast<double>(e_on->stats().save_blocked_cpu_ns - cpu_before) / 1e6);
         m.saves_per_request = r.saves;
         if (r.path != kvc::LookupPath::kMiss || r.saves < 2) m.all_missed = false;
       }
-      std::printf("  %-9s n=%d path=%-6s saves=%zu blocked=%6.2f ms ttft=%9.1f ms total=%9.1f ms cpu=%9.1f ms load=%s\n",
-                  cache_side ? "cache on" : "cache off", c.miss_tokens, path_of(r).c_str(), r.saves,
-                  r.save_blocked_ms, r.time_to_first_token_ms, r.total_ms, t.cpu_ms, t.load.c_str());
+      std::printf("  %-10s n=%d path=%-6s saves=%zu blocked=%6.2f ms ttft=%9.1f ms total=%9.1f ms cpu=%9.1f ms load=%s\n",
+                  side == kOn ? "cache on" : side == kOff ? "cache off" : "cache off'", c.miss_tokens,
+                  path_of(r).c_str(), r.saves, r.save_blocked_ms, r.time_to_first_token_ms, r.total_ms, t.cpu_ms,
+                  t.load.c_str());
       std::fflush(stdout);
     }
   }
@@ -126,10 +141,18 @@ MissPathFigures measure_miss_path(const Config& c, const fs::path& work) {
   e_on.reset();
   e_off.reset();
   fs::remove_all(dir);
-  const double on = median(m.ttft_on), off = median(m.ttft_off);
-  std::printf("  TTFT median: cache on %.1f ms, off %.1f ms (%+.2f%%); lookups %.3f ms, save snapshots %.2f ms "
-              "(CPU %.2f ms) per request\n",
-              on, off, 100.0 * (on / off - 1.0), m.lookup_ms, m.save_blocked_ms, m.save_blocked_cpu_ms);
+  // Medians of the per-repetition ratios: each ratio compares requests run back to back.
+  auto pair_median = [](const std::vector<double>& a, const std::vector<double>& b) {
+    std::vector<double> r;
+    for (std::size_t i = 0; i < a.size() && i < b.size(); ++i)
+      if (b[i] > 0) r.push_back(a[i] / b[i]);
+    return r.empty() ? 1.0 : median(r);
+  };
+  std::printf("  TTFT, median of pair ratios: on/off %+.2f%%, off'/off (noise) %+.2f%%; CPU on/off %+.2f%%, off'/off "
+              "%+.2f%%; lookups %.3f ms, save snapshots %.2f ms (CPU %.2f ms) per request\n",
+              100.0 * (pair_median(m.ttft_on, m.ttft_off) - 1.0), 100.0 * (pair_median(m.ttft_aa, m.ttft_off) - 1.0),
+              100.0 * (pair_median(m.cpu_on, m.cpu_off) - 1.0), 100.0 * (pair_median(m.cpu_aa, m.cpu_off) - 1.0),
+              m.lookup_ms, m.save_blocked_ms, m.save_blocked_cpu_ms);
   return m;
 }
 
@@ -179,6 +202,9 @@ void write_figures_json(const fs::path& file, const FiguresJson& f) {
                {"total_off_ms", m.total_off},
                {"cpu_on_ms", m.cpu_on},
                {"cpu_off_ms", m.cpu_off},
+               {"ttft_off_again_ms", m.ttft_aa},
+               {"total_off_again_ms", m.total_aa},
+               {"cpu_off_again_ms", m.cpu_aa},
                {"lookup_ms", m.lookup_ms},
                {"save_blocked_ms", m.save_blocked_ms},
                {"save_blocked_cpu_ms", m.save_blocked_cpu_ms},

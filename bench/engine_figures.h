@@ -6,7 +6,8 @@
 //             against one llama_state_seq_get_data into a ready, pre-faulted buffer;
 //   P9        a miss with the cache on (lookups, no hit, a cold save at the aligned
 //             boundary, the finish save) against the same engine options with the
-//             cache off (EngineOptions::cache_enabled = false), interleaved;
+//             cache off (EngineOptions::cache_enabled = false), interleaved with a
+//             second cache-off request (the A/A pair: the noise floor);
 //   and the JSON (engine_figures.json) that bench/figures_table.py turns into the
 //   one table, with P1, P2, P3 and P8 taken from engine_bench's sections a)–c).
 #pragma once
@@ -37,7 +38,11 @@ SnapshotFigures measure_snapshot(llama_context* ctx, const std::vector<std::byte
 struct MissPathFigures {
   int prompt_tokens = 0;
   int reps = 0;
+  // Per repetition: cache on, cache off, and cache off again (the A/A noise floor).
+  // cpu_*: the whole process's CPU from the request's start until the writer pool
+  // is idle (the cold save's write included).
   std::vector<double> ttft_on, ttft_off, total_on, total_off, cpu_on, cpu_off;
+  std::vector<double> ttft_aa, total_aa, cpu_aa;
   double lookup_ms = 0;           // exact + any-prefix + stride walk of a missing prompt (median)
   double save_blocked_ms = 0;     // per cache-on request (cold + finish save snapshots), median, wall
   double save_blocked_cpu_ms = 0; // the same, CPU time of the scheduler thread (without preemption)
