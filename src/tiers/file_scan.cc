@@ -2,6 +2,7 @@
 // Both read only file prefixes, never payloads.
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <thread>
 #include <unordered_set>
 
@@ -65,27 +66,33 @@ std::optional<Key> FileTier::key_from_file_name(std::string_view name) {
 Result<format::KvcMeta> FileTier::read_meta(const std::string& path, std::uint64_t* file_size) {
   auto f = env_->open_readable(path);
   if (!f.ok()) return f.status();
-  const std::uint64_t size = (*f)->size();
+  auto meta = read_meta_of(**f, file_size);
+  if (!meta.ok() && meta.status().code() == Code::kCorrupt)
+    return Status(Code::kCorrupt, "scan " + path + ": " + meta.status().message());
+  return meta;
+}
+
+Result<format::KvcMeta> FileTier::read_meta_of(io::ReadableFile& f, std::uint64_t* file_size) {
+  const std::uint64_t size = f.size();
   *file_size = size;
   // A per-thread buffer that only grows: no zeroing per file.
   thread_local std::vector<std::byte> buf;
   std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(size, kFirstRead));
   if (buf.size() < len) buf.resize(len);
   std::size_t got = 0;
-  if (Status s = read_fully(**f, 0, std::span<std::byte>(buf.data(), len), &got); !s.ok()) return s;
+  if (Status s = read_fully(f, 0, std::span<std::byte>(buf.data(), len), &got); !s.ok()) return s;
   len = got;
   // A long prompt or token list can push the payload offset past the first read.
   auto need = format::prefix_length(std::span<const std::byte>(buf.data(), len), size);
   if (need && *need < len) len = static_cast<std::size_t>(*need);  // the payload is not parsed
   if (need && *need > len) {
     if (buf.size() < *need) buf.resize(static_cast<std::size_t>(*need));
-    if (Status s = read_fully(**f, len, std::span<std::byte>(buf.data() + len, *need - len), &got); !s.ok())
+    if (Status s = read_fully(f, len, std::span<std::byte>(buf.data() + len, *need - len), &got); !s.ok())
       return s;
     len += got;
   }
   auto meta = format::parse_meta(std::span<const std::byte>(buf.data(), len), size);
-  if (!meta.ok())
-    return Status(Code::kCorrupt, "scan " + path + ": " + std::string(format::error_name(meta.error)));
+  if (!meta.ok()) return Status(Code::kCorrupt, std::string(format::error_name(meta.error)));
   return std::move(*meta.value);
 }
 
@@ -103,69 +110,95 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
     if (env_->remove(path).ok()) ++report.temp_removed;
   }
 
-  // Read every prefix and replay every key (in parallel), then decide in order.
-  // Only what a row needs is kept per file (not prompts or logits).
+  // Entries are opened by name through one directory handle (openat on POSIX).
+  auto dir = env_->open_dir(dir_);
+  if (!dir.ok()) return Status(dir.status().code(), "scan of tier " + describe() + ": " + dir.status().message());
+
+  // Phase 1, in parallel: read every prefix and replay every key. A valid file
+  // under its own key's name needs no decision that depends on other files, so it
+  // is registered at once (on_row calls are serialised by a mutex) while the other
+  // threads go on reading. Only what a row needs is kept (not prompts or logits).
   struct Probe {
-    std::string path;
-    Status status;  // of reading the prefix
+    const std::string* name;  // in *listing
+    Status status;            // of reading the prefix
     format::RowInfo row;
     std::uint32_t hits = 0;
+    bool registered = false;  // phase 1 registered it
   };
   std::vector<Probe> probes;
+  probes.reserve(listing->size());
   for (const auto& e : *listing)
-    if (e.is_regular && has_kvc_suffix(e.name)) probes.push_back(Probe{dir_ + "/" + e.name});
+    if (e.is_regular && has_kvc_suffix(e.name)) probes.push_back(Probe{&e.name});
+  std::mutex on_row_mu;
+  std::atomic<std::size_t> early_rows{0};
+  std::atomic<std::uint64_t> early_bytes{0};
   parallel_for(probes.size(), [&](std::size_t i) {
     Probe& p = probes[i];
+    auto f = (*dir)->open_readable(*p.name);
+    if (!f.ok()) {
+      p.status = f.status();
+      return;
+    }
     std::uint64_t size = 0;
-    auto meta = read_meta(p.path, &size);
+    auto meta = read_meta_of(**f, &size);
+    (*f).reset();  // closed before the row is registered
     if (!meta.ok()) {
       p.status = meta.status();
       return;
     }
     p.hits = meta->header.hit_count;
     p.row = format::row_info_from(std::move(*meta), size);
+    if (key_from_file_name(*p.name) != p.row.key) return;  // decided in phase 2
+    p.registered = true;
+    early_rows.fetch_add(1, std::memory_order_relaxed);
+    early_bytes.fetch_add(p.row.size, std::memory_order_relaxed);
+    if (on_row) {
+      std::lock_guard lock(on_row_mu);
+      on_row(std::move(p.row), p.hits);
+    }
   });
+  report.rows = early_rows.load();
+  report.bytes = early_bytes.load();
 
+  // Phase 2, in listing order: everything else (invalid, misnamed, duplicates).
   std::unordered_set<Key> registered;
+  for (const auto& p : probes)
+    if (p.registered) registered.insert(key_from_file_name(*p.name).value());
   std::unordered_set<std::string> renamed_into;  // their probes predate the rename
   for (auto& p : probes) {
-    const std::string& path = p.path;
+    if (p.registered) continue;
+    const std::string path = dir_ + "/" + *p.name;
     if (renamed_into.count(path) != 0) continue;  // registered under this name already
     if (!p.status.ok()) {
       if (p.status.code() == Code::kCorrupt && env_->remove(path).ok()) ++report.corrupt_removed;
       continue;  // vanished or unreadable: not ours to judge now
     }
     const Key key = p.row.key;
-    const std::string right_path = path_for(key);
-    const bool well_named = path == right_path;
-    if (!well_named) {
-      const auto slash = path.find_last_of('/');
-      if (key_from_file_name(std::string_view(path).substr(slash == std::string::npos ? 0 : slash + 1))) {
-        // Named by a key, but its content hashes to another: a changed fingerprint,
-        // quant, ctx hash or token id (bit rot, a bad copy). Renaming would serve that
-        // state to the prompt its damaged tokens describe, so it is deleted as corrupt.
-        if (env_->remove(path).ok()) ++report.corrupt_removed;
-        continue;
-      }
+    if (key_from_file_name(*p.name)) {
+      // Named by a key, but its content hashes to another (phase 1 took the rest):
+      // a changed fingerprint, quant, ctx hash or token id (bit rot, a bad copy).
+      // Renaming would serve that state to the prompt its damaged tokens describe,
+      // so it is deleted as corrupt.
+      if (env_->remove(path).ok()) ++report.corrupt_removed;
+      continue;
     }
     if (registered.count(key) != 0) {
       // Already registered from its right name: this is a misnamed copy.
-      if (!well_named && env_->remove(path).ok()) ++report.duplicates_removed;
+      if (env_->remove(path).ok()) ++report.duplicates_removed;
       continue;
     }
-    if (!well_named) {
-      std::uint64_t right_size = 0;
-      auto right = read_meta(right_path, &right_size);
-      if (right.ok() && right->key() == key) {
-        // The right name holds a valid file; it is registered on its own turn.
-        if (env_->remove(path).ok()) ++report.duplicates_removed;
-        continue;
-      }
-      // Missing or invalid under the right name: move this one there (atomically replacing).
-      if (!env_->rename(path, right_path).ok()) continue;  // never indexed at a wrong path
-      ++report.renamed;
-      renamed_into.insert(right_path);
+    const std::string right_path = path_for(key);
+    std::uint64_t right_size = 0;
+    auto right = read_meta(right_path, &right_size);
+    if (right.ok() && right->key() == key) {
+      // The right name holds a valid file (invalid when phase 1 read it, or new).
+      if (env_->remove(path).ok()) ++report.duplicates_removed;
+      continue;
     }
+    // Missing or invalid under the right name: move this one there (atomically replacing).
+    if (!env_->rename(path, right_path).ok()) continue;  // never indexed at a wrong path
+    ++report.renamed;
+    renamed_into.insert(right_path);
     registered.insert(key);
     ++report.rows;
     report.bytes += p.row.size;
