@@ -123,7 +123,8 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
     Status status;            // of reading the prefix
     format::RowInfo row;
     std::uint32_t hits = 0;
-    bool registered = false;  // phase 1 registered it
+    Key key;                  // of `row`, kept once the row is moved out
+    bool registered = false;  // on_row has it
   };
   std::vector<Probe> probes;
   probes.reserve(listing->size());
@@ -149,6 +150,7 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
     p.hits = meta->header.hit_count;
     p.row = format::row_info_from(std::move(*meta), size);
     if (key_from_file_name(*p.name) != p.row.key) return;  // decided in phase 2
+    p.key = p.row.key;
     p.registered = true;
     early_rows.fetch_add(1, std::memory_order_relaxed);
     early_bytes.fetch_add(p.row.size, std::memory_order_relaxed);
@@ -161,9 +163,18 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
   report.bytes = early_bytes.load();
 
   // Phase 2, in listing order: everything else (invalid, misnamed, duplicates).
+  // The keys registered so far are gathered only when a misnamed valid file needs
+  // them (usually none does).
   std::unordered_set<Key> registered;
-  for (const auto& p : probes)
-    if (p.registered) registered.insert(key_from_file_name(*p.name).value());
+  bool gathered = false;
+  auto is_registered = [&](const Key& key) {
+    if (!gathered) {
+      gathered = true;
+      for (const auto& q : probes)
+        if (q.registered) registered.insert(q.key);
+    }
+    return registered.count(key) != 0;
+  };
   std::unordered_set<std::string> renamed_into;  // their probes predate the rename
   for (auto& p : probes) {
     if (p.registered) continue;
@@ -182,7 +193,7 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
       if (env_->remove(path).ok()) ++report.corrupt_removed;
       continue;
     }
-    if (registered.count(key) != 0) {
+    if (is_registered(key)) {
       // Already registered from its right name: this is a misnamed copy.
       if (env_->remove(path).ok()) ++report.duplicates_removed;
       continue;
@@ -199,7 +210,9 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
     if (!env_->rename(path, right_path).ok()) continue;  // never indexed at a wrong path
     ++report.renamed;
     renamed_into.insert(right_path);
-    registered.insert(key);
+    if (gathered) registered.insert(key);
+    p.key = key;
+    p.registered = true;  // gathered with the others when the set is first needed
     ++report.rows;
     report.bytes += p.row.size;
     if (on_row) on_row(std::move(p.row), p.hits);
