@@ -35,12 +35,14 @@ Status read_fully(io::ReadableFile& f, std::uint64_t offset, std::span<std::byte
 // Runs fn(i) for i in [0, n) on up to kMaxThreads threads (the calling one included).
 // Prefix reads and key replays are independent per file; on a cold disk, several
 // reads in flight also shorten the wait.
+// Not capped at the core count: on a cold disk the work waits on reads, and four in
+// flight open a directory of 10 000 files ~1.6× faster than two on a 2-core machine
+// (P7, cold); warm, the extra threads cost little.
 template <class Fn>
 void parallel_for(std::size_t n, Fn&& fn) {
   constexpr std::size_t kMaxThreads = 4;
   constexpr std::size_t kPerThread = 256;  // below this a thread costs more than it saves
-  const std::size_t hw = std::max(1u, std::thread::hardware_concurrency());
-  const std::size_t threads = std::min({kMaxThreads, hw, (n + kPerThread - 1) / kPerThread});
+  const std::size_t threads = std::min(kMaxThreads, (n + kPerThread - 1) / kPerThread);
   std::atomic<std::size_t> next{0};
   auto work = [&] {
     for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) fn(i);
@@ -49,6 +51,17 @@ void parallel_for(std::size_t n, Fn&& fn) {
   for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
   work();
   for (auto& th : pool) th.join();
+}
+
+// Whether `name` is exactly `<key in lowercase hex>.kvc` (no parse, no allocation).
+bool named_by(std::string_view name, const Key& key) {
+  constexpr char kDigits[] = "0123456789abcdef";
+  if (name.size() != 2 * key.bytes.size() + kSuffix.size() || !has_kvc_suffix(name)) return false;
+  for (std::size_t i = 0; i < key.bytes.size(); ++i) {
+    const auto b = static_cast<unsigned>(key.bytes[i]);
+    if (name[2 * i] != kDigits[b >> 4] || name[2 * i + 1] != kDigits[b & 15]) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -149,7 +162,7 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
     }
     p.hits = meta->header.hit_count;
     p.row = format::row_info_from(std::move(*meta), size);
-    if (key_from_file_name(*p.name) != p.row.key) return;  // decided in phase 2
+    if (!named_by(*p.name, p.row.key)) return;  // decided in phase 2
     p.key = p.row.key;
     p.registered = true;
     early_rows.fetch_add(1, std::memory_order_relaxed);
