@@ -20,7 +20,10 @@ class PathDirectory final : public Directory {
   const std::string& path() const override { return path_; }
   Result<std::unique_ptr<ReadableFile>> open_readable(std::string_view name) override {
     if (Status s = check_entry_name(path_, name); !s.ok()) return s;
-    return env_->open_readable(entry_path(path_, name));
+    std::string full;
+    full.reserve(path_.size() + 1 + name.size());
+    full.append(path_).append("/").append(name);
+    return env_->open_readable(full);
   }
 
  private:
@@ -35,13 +38,6 @@ Status check_entry_name(const std::string& dir, std::string_view name) {
     return {Code::kInvalidArgument,
             "open " + dir + "/" + std::string(name) + ": not a file name in that directory (empty, '.', '..' or has a '/')"};
   return Status::Ok();
-}
-
-std::string entry_path(const std::string& dir, std::string_view name) {
-  std::string full;
-  full.reserve(dir.size() + 1 + name.size());
-  full.append(dir).append("/").append(name);
-  return full;
 }
 
 Result<std::unique_ptr<Directory>> Env::open_dir(const std::string& dir) {

@@ -12,13 +12,42 @@
 #include <vector>
 
 #include "io/env.h"
-#include "support/path_only_env.h"
 #include "support/temp_dir.h"
 
 namespace kvc::io {
 namespace {
 
-using testing::PathOnlyEnv;  // a user Env without open_dir (tests/support)
+// A user Env as written against the pure methods only: forwards to posix_env()
+// and counts the opens it sees. It does not override open_dir.
+class ForwardingEnv final : public Env {
+ public:
+  Result<std::unique_ptr<WritableFile>> new_exclusive_file(const std::string& path, unsigned mode) override {
+    return base_->new_exclusive_file(path, mode);
+  }
+  Result<std::unique_ptr<ReadableFile>> open_readable(const std::string& path) override {
+    ++opens;
+    opened.push_back(path);
+    return base_->open_readable(path);
+  }
+  Status write_in_place(const std::string& path, std::uint64_t offset, std::span<const std::byte> data) override {
+    return base_->write_in_place(path, offset, data);
+  }
+  Status link(const std::string& from, const std::string& to) override { return base_->link(from, to); }
+  Status rename(const std::string& from, const std::string& to) override { return base_->rename(from, to); }
+  Status remove(const std::string& path) override { return base_->remove(path); }
+  Status sync_dir(const std::string& dir) override { return base_->sync_dir(dir); }
+  Status create_dirs(const std::string& dir) override { return base_->create_dirs(dir); }
+  Result<std::vector<DirEntry>> list_dir(const std::string& dir) override { return base_->list_dir(dir); }
+  Result<std::uint64_t> file_size(const std::string& path) override { return base_->file_size(path); }
+  Result<PathKind> path_kind(const std::string& path) override { return base_->path_kind(path); }
+  Status remove_empty_dir(const std::string& path) override { return base_->remove_empty_dir(path); }
+
+  std::atomic<int> opens{0};
+  std::vector<std::string> opened;
+
+ private:
+  Env* base_ = posix_env();
+};
 
 void write_file(const std::string& path, std::string_view content) {
   std::ofstream(path, std::ios::binary) << content;
@@ -36,7 +65,7 @@ TEST(EnvDefaultOpenDir, OpensEntriesThroughOpenReadable) {
   testing::TempDir dir("kvc-env");
   write_file(dir.file("one"), "1");
   write_file(dir.file("three"), "333");
-  PathOnlyEnv env;
+  ForwardingEnv env;
   auto d = env.open_dir(dir.path());
   ASSERT_TRUE(d.ok()) << d.status().to_string();
   EXPECT_EQ((*d)->path(), dir.path());
@@ -45,7 +74,7 @@ TEST(EnvDefaultOpenDir, OpensEntriesThroughOpenReadable) {
   EXPECT_EQ((*f)->size(), 3u);
   EXPECT_EQ(read_all(**f), "333");
   ASSERT_EQ(env.opens.load(), 1);
-  EXPECT_EQ(env.opened()[0], dir.file("three")) << "the user Env sees the full path";
+  EXPECT_EQ(env.opened[0], dir.file("three")) << "the user Env sees the full path";
 
   auto missing = (*d)->open_readable("nope");
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
@@ -57,7 +86,7 @@ TEST(EnvDefaultOpenDir, KeepsOpenReadablesRules) {
   write_file(dir.file("target"), "x");
   ASSERT_EQ(::symlink(dir.file("target").c_str(), dir.file("link").c_str()), 0);
   ASSERT_EQ(::mkfifo(dir.file("fifo").c_str(), 0600), 0);
-  PathOnlyEnv env;
+  ForwardingEnv env;
   auto d = env.open_dir(dir.path());
   ASSERT_TRUE(d.ok());
   EXPECT_FALSE((*d)->open_readable("link").ok());
@@ -68,7 +97,7 @@ TEST(EnvDefaultOpenDir, RejectsWhatIsNotAnEntryName) {
   testing::TempDir dir("kvc-env");
   ASSERT_EQ(::mkdir(dir.file("sub").c_str(), 0700), 0);
   write_file(dir.file("sub/f"), "x");
-  PathOnlyEnv env;
+  ForwardingEnv env;
   auto d = env.open_dir(dir.path());
   ASSERT_TRUE(d.ok());
   for (std::string_view name : {std::string_view(""), std::string_view("."), std::string_view(".."),
@@ -85,7 +114,7 @@ TEST(EnvDefaultOpenDir, RejectsWhatIsNotAnEntryName) {
 TEST(EnvDefaultOpenDir, MissingOrNotADirectory) {
   testing::TempDir dir("kvc-env");
   write_file(dir.file("plain"), "x");
-  PathOnlyEnv env;
+  ForwardingEnv env;
   auto missing = env.open_dir(dir.file("missing"));
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
   EXPECT_NE(missing.status().message().find(dir.file("missing")), std::string::npos);

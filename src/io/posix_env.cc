@@ -163,7 +163,9 @@ class PosixDirectory final : public Directory {
 
   Result<std::unique_ptr<ReadableFile>> open_readable(std::string_view name) override {
     if (Status s = check_entry_name(path_, name); !s.ok()) return s;
-    const std::string full = entry_path(path_, name);
+    std::string full;
+    full.reserve(path_.size() + 1 + name.size());
+    full.append(path_).append("/").append(name);
     if (name.size() > NAME_MAX) return status_from_errno("open", full, ENAMETOOLONG);
     char rel[NAME_MAX + 1];  // NUL-terminated copy of the name, without an allocation
     std::memcpy(rel, name.data(), name.size());

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "io/fault_env.h"
-#include "support/path_only_env.h"
 #include "support/temp_dir.h"
 #include "tiers/file_tier.h"
 #include "tiers/temp_file.h"
@@ -23,7 +22,34 @@ using testutil::names_in;
 using testutil::TestFile;
 using testutil::write_raw;
 
-using testing::PathOnlyEnv;  // a user Env without open_dir: the scan uses Env's default
+// A user Env written against the path-based methods only (no open_dir override):
+// the scan must work the same through Env's default open_dir.
+class PathOnlyEnv final : public io::Env {
+ public:
+  Result<std::unique_ptr<io::WritableFile>> new_exclusive_file(const std::string& path, unsigned mode) override {
+    return base_->new_exclusive_file(path, mode);
+  }
+  Result<std::unique_ptr<io::ReadableFile>> open_readable(const std::string& path) override {
+    opens.fetch_add(1);
+    return base_->open_readable(path);
+  }
+  Status write_in_place(const std::string& path, std::uint64_t offset, std::span<const std::byte> data) override {
+    return base_->write_in_place(path, offset, data);
+  }
+  Status link(const std::string& from, const std::string& to) override { return base_->link(from, to); }
+  Status rename(const std::string& from, const std::string& to) override { return base_->rename(from, to); }
+  Status remove(const std::string& path) override { return base_->remove(path); }
+  Status sync_dir(const std::string& dir) override { return base_->sync_dir(dir); }
+  Status create_dirs(const std::string& dir) override { return base_->create_dirs(dir); }
+  Result<std::vector<io::DirEntry>> list_dir(const std::string& dir) override { return base_->list_dir(dir); }
+  Result<std::uint64_t> file_size(const std::string& path) override { return base_->file_size(path); }
+  Result<PathKind> path_kind(const std::string& path) override { return base_->path_kind(path); }
+  Status remove_empty_dir(const std::string& path) override { return base_->remove_empty_dir(path); }
+  std::atomic<int> opens{0};
+
+ private:
+  io::Env* base_ = io::posix_env();
+};
 
 void sweeps_deletes_renames_and_registers(io::Env* env) {
   testing::TempDir dir("kvc-scan");
