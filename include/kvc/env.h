@@ -45,18 +45,6 @@ struct DirEntry {
   bool is_regular = false;  // a regular file (never a symlink), from the entry's type
 };
 
-// A directory opened once, whose entries are then opened by name (openat on POSIX:
-// one path component to resolve per file instead of the whole path). Thread-safe.
-class Directory {
- public:
-  virtual ~Directory() = default;
-  virtual const std::string& path() const = 0;  // as given to Env::open_dir
-  // Env::open_readable of path() + "/" + name, with the same rules and errors
-  // (never follows a symlink, never blocks on a FIFO); `name` is one component
-  // (no '/'), else kInvalidArgument.
-  virtual Result<std::unique_ptr<ReadableFile>> open_readable(std::string_view name) = 0;
-};
-
 class Env {
  public:
   virtual ~Env() = default;
@@ -85,13 +73,6 @@ class Env {
   virtual Result<PathKind> path_kind(const std::string& path) = 0;
   // rmdir(2): kNotFound when absent, kExists when not empty.
   virtual Status remove_empty_dir(const std::string& path) = 0;
-
-  // Opens a directory for opening its entries by name (the startup scan reads
-  // thousands of prefixes through one). kNotFound when absent, kIoError when a regular
-  // file. Not pure: the default resolves names through open_readable(path)
-  // (and checks `dir` with path_kind), so an Env written against the methods above
-  // keeps working; PosixEnv overrides it with openat(2).
-  virtual Result<std::unique_ptr<Directory>> open_dir(const std::string& dir);
 
   // Convenience built on the above: the whole file, or its first `max_bytes`.
   Result<std::vector<std::byte>> read_file(const std::string& path, std::uint64_t max_bytes = UINT64_MAX);

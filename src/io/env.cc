@@ -12,42 +12,7 @@ namespace {
 [[maybe_unused]] const char* strerror_text(char* result, const char*) { return result; }
 [[maybe_unused]] const char* strerror_text(int rc, const char* buf) { return rc == 0 ? buf : "unknown error"; }
 
-// The default Directory: entries are opened by their full path through the Env's
-// own open_readable, so user Envs (and their faults) see every open.
-class PathDirectory final : public Directory {
- public:
-  PathDirectory(Env* env, std::string path) : env_(env), path_(std::move(path)) {}
-  const std::string& path() const override { return path_; }
-  Result<std::unique_ptr<ReadableFile>> open_readable(std::string_view name) override {
-    if (Status s = check_entry_name(path_, name); !s.ok()) return s;
-    std::string full;
-    full.reserve(path_.size() + 1 + name.size());
-    full.append(path_).append("/").append(name);
-    return env_->open_readable(full);
-  }
-
- private:
-  Env* env_;
-  std::string path_;
-};
-
 }  // namespace
-
-Status check_entry_name(const std::string& dir, std::string_view name) {
-  if (name.empty() || name == "." || name == ".." || name.find_first_of(std::string_view("/\0", 2)) != std::string_view::npos)
-    return {Code::kInvalidArgument,
-            "open " + dir + "/" + std::string(name) + ": not a file name in that directory (empty, '.', '..' or has a '/')"};
-  return Status::Ok();
-}
-
-Result<std::unique_ptr<Directory>> Env::open_dir(const std::string& dir) {
-  auto kind = path_kind(dir);
-  if (!kind.ok()) return Status(kind.status().code(), "open_dir: " + kind.status().message());
-  // kOther may be a symlink to a directory (path_kind does not follow it), which
-  // opening entries through it resolves like PosixEnv's open_dir does.
-  if (*kind == PathKind::kRegular) return status_from_errno("open_dir", dir, ENOTDIR);
-  return std::unique_ptr<Directory>(std::make_unique<PathDirectory>(this, dir));
-}
 
 Status status_from_errno(std::string_view op, const std::string& path, int err) {
   char buf[256] = {};

@@ -18,8 +18,4 @@ namespace kvc::io {
 // PosixEnv and FaultEnv so an injected errno reads exactly like a real one.
 Status status_from_errno(std::string_view op, const std::string& path, int err);
 
-// Ok when `name` is one entry of `dir` (not empty, ".", ".." and without '/' or
-// NUL); else kInvalidArgument naming dir/name. Used by every Directory.
-Status check_entry_name(const std::string& dir, std::string_view name);
-
 }  // namespace kvc::io

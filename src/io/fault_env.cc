@@ -21,7 +21,6 @@ std::string_view fault_op_name(FaultOp op) {
     case FaultOp::kCreateDirs: return "create_dirs";
     case FaultOp::kOpenReadable: return "open_readable";
     case FaultOp::kFileSize: return "file_size";
-    case FaultOp::kOpenDir: return "open_dir";
     case FaultOp::kCount: break;
   }
   return "unknown";
@@ -102,24 +101,6 @@ class FaultReadableFile final : public ReadableFile {
   FaultEnv* env_;
   std::unique_ptr<ReadableFile> base_;
   std::string path_;
-};
-
-class FaultDirectory final : public Directory {
- public:
-  FaultDirectory(FaultEnv* env, std::unique_ptr<Directory> base) : env_(env), base_(std::move(base)) {}
-  const std::string& path() const override { return base_->path(); }
-  Result<std::unique_ptr<ReadableFile>> open_readable(std::string_view name) override {
-    std::string full = base_->path() + "/" + std::string(name);
-    const auto d = env_->enter(FaultOp::kOpenReadable, full);
-    if (d.fail) return injected(FaultOp::kOpenReadable, full, d.error);
-    auto f = base_->open_readable(name);
-    if (!f.ok()) return f.status();
-    return std::unique_ptr<ReadableFile>(std::make_unique<FaultReadableFile>(env_, std::move(*f), std::move(full)));
-  }
-
- private:
-  FaultEnv* env_;
-  std::unique_ptr<Directory> base_;
 };
 
 }  // namespace
@@ -280,14 +261,6 @@ Result<std::uint64_t> FaultEnv::file_size(const std::string& path) {
   const auto d = enter(FaultOp::kFileSize, path);
   if (d.fail) return injected(FaultOp::kFileSize, path, d.error);
   return base_->file_size(path);
-}
-
-Result<std::unique_ptr<Directory>> FaultEnv::open_dir(const std::string& dir) {
-  const auto d = enter(FaultOp::kOpenDir, dir);
-  if (d.fail) return injected(FaultOp::kOpenDir, dir, d.error);
-  auto base = base_->open_dir(dir);
-  if (!base.ok()) return base.status();
-  return std::unique_ptr<Directory>(std::make_unique<FaultDirectory>(this, std::move(*base)));
 }
 
 }  // namespace kvc::io

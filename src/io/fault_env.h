@@ -38,7 +38,6 @@ enum class FaultOp : std::uint8_t {
   kCreateDirs,
   kOpenReadable,
   kFileSize,
-  kOpenDir,        // Env::open_dir (entries opened through it count as kOpenReadable)
   kCount,
 };
 std::string_view fault_op_name(FaultOp op);  // "open_exclusive", "append", …
@@ -95,10 +94,6 @@ class FaultEnv final : public Env {
   Status create_dirs(const std::string& dir) override;
   Result<std::vector<DirEntry>> list_dir(const std::string& dir) override;
   Result<std::uint64_t> file_size(const std::string& path) override;
-  // Forwards to the base Env's open_dir (so PosixEnv's openat path is what runs);
-  // each entry opened through it is an open_readable call here (counted, traced and
-  // failed under its full path) and its reads are kRead calls.
-  Result<std::unique_ptr<Directory>> open_dir(const std::string& dir) override;
   Result<PathKind> path_kind(const std::string& path) override { return base_->path_kind(path); }
   Status remove_empty_dir(const std::string& path) override { return base_->remove_empty_dir(path); }
 

@@ -133,62 +133,6 @@ TEST(FaultEnv, InjectsEachKind) {
   EXPECT_EQ(env.failures(), 14u);
 }
 
-// Entries opened through open_dir are open_readable calls under their full path
-// (counted, traced, failed by path filter) and their reads are kRead calls; the
-// directory itself is kOpenDir.
-TEST(FaultEnv, OpenDirEntriesAreOpenReadableCalls) {
-  testing::TempDir dir("kvc-fault");
-  ASSERT_TRUE(write_file(posix_env(), dir.file("a"), "aaa").ok());
-  ASSERT_TRUE(write_file(posix_env(), dir.file("b"), "bb").ok());
-  FaultEnv env(posix_env());
-  auto d = env.open_dir(dir.path());
-  ASSERT_TRUE(d.ok()) << d.status().to_string();
-  EXPECT_EQ((*d)->path(), dir.path());
-  EXPECT_EQ(env.calls(FaultOp::kOpenDir), 1u);
-
-  Fault on_b;
-  on_b.op = FaultOp::kOpenReadable;
-  on_b.nth = 0;
-  on_b.path_contains = "/b";
-  on_b.error = EACCES;
-  env.inject(on_b);
-  auto a = (*d)->open_readable("a");
-  ASSERT_TRUE(a.ok()) << a.status().to_string();
-  EXPECT_EQ((*a)->size(), 3u);
-  auto b = (*d)->open_readable("b");
-  ASSERT_FALSE(b.ok());
-  EXPECT_EQ(b.status().code(), Code::kPermissionDenied);
-  EXPECT_NE(b.status().message().find(dir.file("b")), std::string::npos) << b.status().to_string();
-  EXPECT_EQ(env.calls(FaultOp::kOpenReadable), 2u);
-
-  Fault read;
-  read.op = FaultOp::kRead;
-  env.inject(read);
-  std::vector<std::byte> buf(3);
-  EXPECT_EQ((*a)->read_at(0, buf).status().code(), Code::kIoError);
-  auto n = (*a)->read_at(0, buf);
-  ASSERT_TRUE(n.ok());
-  EXPECT_EQ(string_of(std::vector<std::byte>(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n))), "aaa");
-
-  const auto trace = env.trace();
-  ASSERT_EQ(trace.size(), 5u);
-  EXPECT_EQ(trace[0].op, FaultOp::kOpenDir);
-  EXPECT_EQ(trace[1].path, dir.file("a"));
-  EXPECT_TRUE(trace[2].failed);
-  EXPECT_EQ(trace[3].op, FaultOp::kRead);
-
-  env.clear_faults();
-  Fault dir_fault;
-  dir_fault.op = FaultOp::kOpenDir;
-  dir_fault.error = ENOENT;
-  env.inject(dir_fault);
-  auto failed = env.open_dir(dir.path());
-  ASSERT_FALSE(failed.ok());
-  EXPECT_EQ(failed.status().code(), Code::kNotFound);
-  EXPECT_NE(failed.status().message().find("open_dir " + dir.path()), std::string::npos);
-  EXPECT_EQ(env.open_dir(dir.file("missing")).status().code(), Code::kNotFound) << "the base's own errors pass through";
-}
-
 TEST(FaultEnv, ShortAppendLeavesPartialFile) {
   testing::TempDir dir("kvc-fault");
   FaultEnv env(posix_env());

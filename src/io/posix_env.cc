@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -128,65 +127,6 @@ int open_retry(const char* path, int flags, mode_t mode = 0) {
   return fd;
 }
 
-// Opens `rel` (relative to `dir_fd`, or a whole path with AT_FDCWD) for reading a
-// regular file; `path` names it in errors. O_NOFOLLOW: a symlink planted under a
-// row's name cannot redirect reads (or hit-count writes) outside the directory.
-// O_NONBLOCK: a FIFO cannot hang us. `extra` adds flags (O_NOATIME).
-Result<std::unique_ptr<ReadableFile>> open_regular(int dir_fd, const char* rel, int extra, std::string path) {
-  int fd;
-  do {
-    fd = ::openat(dir_fd, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | extra);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return status_from_errno("open", path, errno);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    close_fd(fd);
-    return status_from_errno("fstat", path, err);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close_fd(fd);
-    return Status(Code::kInvalidArgument, "open " + path + ": not a regular file");
-  }
-  return std::unique_ptr<ReadableFile>(
-      std::make_unique<PosixReadableFile>(fd, std::move(path), static_cast<std::uint64_t>(st.st_size)));
-}
-
-// Entries opened with openat(2) on a descriptor of the directory, with O_NOATIME
-// while it is permitted (files we own): a scan then dirties no inode just by reading
-// prefixes. The first EPERM (a file of another owner) turns it off for the rest.
-class PosixDirectory final : public Directory {
- public:
-  PosixDirectory(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  ~PosixDirectory() override { close_fd(fd_); }
-  const std::string& path() const override { return path_; }
-
-  Result<std::unique_ptr<ReadableFile>> open_readable(std::string_view name) override {
-    if (Status s = check_entry_name(path_, name); !s.ok()) return s;
-    std::string full;
-    full.reserve(path_.size() + 1 + name.size());
-    full.append(path_).append("/").append(name);
-    if (name.size() > NAME_MAX) return status_from_errno("open", full, ENAMETOOLONG);
-    char rel[NAME_MAX + 1];  // NUL-terminated copy of the name, without an allocation
-    std::memcpy(rel, name.data(), name.size());
-    rel[name.size()] = '\0';
-#ifdef O_NOATIME
-    if (noatime_.load(std::memory_order_relaxed)) {
-      auto f = open_regular(fd_, rel, O_NOATIME, full);
-      if (f.ok() || f.status().code() != Code::kPermissionDenied) return f;
-      // EPERM: not our file. Retried without; a real EACCES fails again below.
-      noatime_.store(false, std::memory_order_relaxed);
-    }
-#endif
-    return open_regular(fd_, rel, 0, std::move(full));
-  }
-
- private:
-  int fd_;
-  std::string path_;
-  std::atomic<bool> noatime_{true};
-};
-
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<WritableFile>> new_exclusive_file(const std::string& path, unsigned mode) override {
@@ -196,10 +136,23 @@ class PosixEnv final : public Env {
   }
 
   Result<std::unique_ptr<ReadableFile>> open_readable(const std::string& path) override {
-    return open_regular(AT_FDCWD, path.c_str(), 0, path);
+    // O_NOFOLLOW: a symlink planted under a row's name cannot redirect reads (or the
+    // hit-count writes below) outside the directory. O_NONBLOCK: a FIFO cannot hang us.
+    const int fd = open_retry(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) return status_from_errno("open", path, errno);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      close_fd(fd);
+      return status_from_errno("fstat", path, err);
+    }
+    if (!S_ISREG(st.st_mode)) {
+      close_fd(fd);
+      return Status(Code::kInvalidArgument, "open " + path + ": not a regular file");
+    }
+    return std::unique_ptr<ReadableFile>(
+        std::make_unique<PosixReadableFile>(fd, path, static_cast<std::uint64_t>(st.st_size)));
   }
-
-  Result<std::unique_ptr<Directory>> open_dir(const std::string& dir) override;
 
   Status write_in_place(const std::string& path, std::uint64_t offset, std::span<const std::byte> data) override {
     // No O_CREAT: never creates. O_NOFOLLOW and O_NONBLOCK as in open_readable.
@@ -335,12 +288,6 @@ class PosixEnv final : public Env {
     return static_cast<std::uint64_t>(st.st_size);
   }
 };
-
-Result<std::unique_ptr<Directory>> PosixEnv::open_dir(const std::string& dir) {
-  const int fd = open_retry(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return status_from_errno("open_dir", dir, errno);
-  return std::unique_ptr<Directory>(std::make_unique<PosixDirectory>(fd, dir));
-}
 
 }  // namespace
 

@@ -1,5 +1,4 @@
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -226,99 +225,6 @@ TEST(PosixEnv, DirectoriesAndListing) {
 
   // A file in the way of a directory is an error, not success.
   EXPECT_FALSE(env->create_dirs(deep + "/one/x").ok());
-}
-
-TEST(PosixEnv, OpenDirOpensEntriesByName) {
-  testing::TempDir dir("kvc-io");
-  Env* env = posix_env();
-  write_file(dir.file("one"), "1");
-  write_file(dir.file("three"), "333");
-  auto d = env->open_dir(dir.path());
-  ASSERT_TRUE(d.ok()) << d.status().to_string();
-  EXPECT_EQ((*d)->path(), dir.path());
-  auto f = (*d)->open_readable("three");
-  ASSERT_TRUE(f.ok()) << f.status().to_string();
-  EXPECT_EQ((*f)->size(), 3u);
-  std::vector<std::byte> buf(8);
-  auto n = (*f)->read_at(1, buf);
-  ASSERT_TRUE(n.ok());
-  EXPECT_EQ(*n, 2u);
-  EXPECT_EQ(string_of(std::vector<std::byte>(buf.begin(), buf.begin() + 2)), "33");
-
-  auto missing = (*d)->open_readable("nope");
-  EXPECT_EQ(missing.status().code(), Code::kNotFound);
-  EXPECT_NE(missing.status().message().find(dir.file("nope")), std::string::npos) << missing.status().to_string();
-
-  // The handle names the directory it was opened on: a file created later is found,
-  // and so is one after the directory is renamed (the descriptor follows it).
-  write_file(dir.file("later"), "L");
-  EXPECT_TRUE((*d)->open_readable("later").ok());
-  ASSERT_EQ(::rename(dir.path().c_str(), (dir.path() + "-moved").c_str()), 0);
-  auto moved = (*d)->open_readable("one");
-  ::rename((dir.path() + "-moved").c_str(), dir.path().c_str());
-  EXPECT_TRUE(moved.ok()) << moved.status().to_string();
-}
-
-TEST(PosixEnv, OpenDirKeepsOpenReadablesRules) {
-  testing::TempDir dir("kvc-io");
-  Env* env = posix_env();
-  write_file(dir.file("target"), "0123456789");
-  ASSERT_EQ(::symlink(dir.file("target").c_str(), dir.file("link").c_str()), 0);
-  ASSERT_EQ(::mkfifo(dir.file("fifo").c_str(), 0600), 0);
-  ASSERT_EQ(::mkdir(dir.file("sub").c_str(), 0700), 0);
-  write_file(dir.file("sub/inner"), "i");
-  auto d = env->open_dir(dir.path());
-  ASSERT_TRUE(d.ok());
-  for (const char* name : {"link", "fifo", "sub"}) {
-    SCOPED_TRACE(name);
-    auto r = (*d)->open_readable(name);  // returns at once for the FIFO (O_NONBLOCK)
-    ASSERT_FALSE(r.ok());
-    EXPECT_NE(r.status().message().find(dir.file(name)), std::string::npos) << r.status().to_string();
-  }
-  for (std::string_view name : {std::string_view(""), std::string_view("."), std::string_view(".."),
-                                std::string_view("sub/inner"), std::string_view("../x"), std::string_view("a\0b", 3)}) {
-    auto r = (*d)->open_readable(name);
-    ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << r.status().to_string();
-  }
-  EXPECT_EQ((*d)->open_readable(std::string(NAME_MAX + 1, 'a')).status().code(), Code::kIoError);
-}
-
-TEST(PosixEnv, OpenDirErrors) {
-  testing::TempDir dir("kvc-io");
-  Env* env = posix_env();
-  write_file(dir.file("plain"), "x");
-  auto missing = env->open_dir(dir.file("missing"));
-  EXPECT_EQ(missing.status().code(), Code::kNotFound);
-  EXPECT_NE(missing.status().message().find(dir.file("missing")), std::string::npos);
-  auto plain = env->open_dir(dir.file("plain"));
-  ASSERT_FALSE(plain.ok());
-  EXPECT_EQ(plain.status().code(), Code::kIoError);
-  // A tier directory may live behind a symlink.
-  ASSERT_EQ(::symlink(dir.path().c_str(), dir.file("alias").c_str()), 0);
-  auto alias = env->open_dir(dir.file("alias"));
-  ASSERT_TRUE(alias.ok()) << alias.status().to_string();
-  EXPECT_TRUE((*alias)->open_readable("plain").ok());
-}
-
-// Reading prefixes through a Directory does not change a file's access time
-// (O_NOATIME on files we own), so a scan dirties no inode.
-TEST(PosixEnv, OpenDirLeavesAccessTimeAlone) {
-  testing::TempDir dir("kvc-io");
-  write_file(dir.file("f"), "abc");
-  struct timespec old_times[2] = {{1'000'000, 0}, {1'000'000, 0}};  // atime = mtime, long ago
-  ASSERT_EQ(::utimensat(AT_FDCWD, dir.file("f").c_str(), old_times, 0), 0);
-  auto d = posix_env()->open_dir(dir.path());
-  ASSERT_TRUE(d.ok());
-  auto f = (*d)->open_readable("f");
-  ASSERT_TRUE(f.ok());
-  std::vector<std::byte> buf(3);
-  ASSERT_TRUE((*f)->read_at(0, buf).ok());
-  struct stat st {};
-  ASSERT_EQ(::stat(dir.file("f").c_str(), &st), 0);
-  if (::geteuid() == st.st_uid) {
-    EXPECT_EQ(st.st_atim.tv_sec, 1'000'000);
-  }
 }
 
 TEST(PosixEnv, ErrnoMapping) {

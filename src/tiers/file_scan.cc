@@ -2,7 +2,6 @@
 // Both read only file prefixes, never payloads.
 #include <algorithm>
 #include <atomic>
-#include <mutex>
 #include <thread>
 #include <unordered_set>
 
@@ -35,14 +34,12 @@ Status read_fully(io::ReadableFile& f, std::uint64_t offset, std::span<std::byte
 // Runs fn(i) for i in [0, n) on up to kMaxThreads threads (the calling one included).
 // Prefix reads and key replays are independent per file; on a cold disk, several
 // reads in flight also shorten the wait.
-// Not capped at the core count: on a cold disk the work waits on reads, and four in
-// flight open a directory of 10 000 files ~1.6× faster than two on a 2-core machine
-// (P7, cold); warm, the extra threads cost little.
 template <class Fn>
 void parallel_for(std::size_t n, Fn&& fn) {
   constexpr std::size_t kMaxThreads = 4;
   constexpr std::size_t kPerThread = 256;  // below this a thread costs more than it saves
-  const std::size_t threads = std::min(kMaxThreads, (n + kPerThread - 1) / kPerThread);
+  const std::size_t hw = std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t threads = std::min({kMaxThreads, hw, (n + kPerThread - 1) / kPerThread});
   std::atomic<std::size_t> next{0};
   auto work = [&] {
     for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) fn(i);
@@ -51,17 +48,6 @@ void parallel_for(std::size_t n, Fn&& fn) {
   for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
   work();
   for (auto& th : pool) th.join();
-}
-
-// Whether `name` is exactly `<key in lowercase hex>.kvc` (no parse, no allocation).
-bool named_by(std::string_view name, const Key& key) {
-  constexpr char kDigits[] = "0123456789abcdef";
-  if (name.size() != 2 * key.bytes.size() + kSuffix.size() || !has_kvc_suffix(name)) return false;
-  for (std::size_t i = 0; i < key.bytes.size(); ++i) {
-    const auto b = static_cast<unsigned>(key.bytes[i]);
-    if (name[2 * i] != kDigits[b >> 4] || name[2 * i + 1] != kDigits[b & 15]) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -79,33 +65,27 @@ std::optional<Key> FileTier::key_from_file_name(std::string_view name) {
 Result<format::KvcMeta> FileTier::read_meta(const std::string& path, std::uint64_t* file_size) {
   auto f = env_->open_readable(path);
   if (!f.ok()) return f.status();
-  auto meta = read_meta_of(**f, file_size);
-  if (!meta.ok() && meta.status().code() == Code::kCorrupt)
-    return Status(Code::kCorrupt, "scan " + path + ": " + meta.status().message());
-  return meta;
-}
-
-Result<format::KvcMeta> FileTier::read_meta_of(io::ReadableFile& f, std::uint64_t* file_size) {
-  const std::uint64_t size = f.size();
+  const std::uint64_t size = (*f)->size();
   *file_size = size;
   // A per-thread buffer that only grows: no zeroing per file.
   thread_local std::vector<std::byte> buf;
   std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(size, kFirstRead));
   if (buf.size() < len) buf.resize(len);
   std::size_t got = 0;
-  if (Status s = read_fully(f, 0, std::span<std::byte>(buf.data(), len), &got); !s.ok()) return s;
+  if (Status s = read_fully(**f, 0, std::span<std::byte>(buf.data(), len), &got); !s.ok()) return s;
   len = got;
   // A long prompt or token list can push the payload offset past the first read.
   auto need = format::prefix_length(std::span<const std::byte>(buf.data(), len), size);
   if (need && *need < len) len = static_cast<std::size_t>(*need);  // the payload is not parsed
   if (need && *need > len) {
     if (buf.size() < *need) buf.resize(static_cast<std::size_t>(*need));
-    if (Status s = read_fully(f, len, std::span<std::byte>(buf.data() + len, *need - len), &got); !s.ok())
+    if (Status s = read_fully(**f, len, std::span<std::byte>(buf.data() + len, *need - len), &got); !s.ok())
       return s;
     len += got;
   }
   auto meta = format::parse_meta(std::span<const std::byte>(buf.data(), len), size);
-  if (!meta.ok()) return Status(Code::kCorrupt, std::string(format::error_name(meta.error)));
+  if (!meta.ok())
+    return Status(Code::kCorrupt, "scan " + path + ": " + std::string(format::error_name(meta.error)));
   return std::move(*meta.value);
 }
 
@@ -123,109 +103,70 @@ Result<ScanReport> FileTier::scan(const FoundFn& on_row) {
     if (env_->remove(path).ok()) ++report.temp_removed;
   }
 
-  // Entries are opened by name through one directory handle (openat on POSIX).
-  auto dir = env_->open_dir(dir_);
-  if (!dir.ok()) return Status(dir.status().code(), "scan of tier " + describe() + ": " + dir.status().message());
-
-  // Phase 1, in parallel: read every prefix and replay every key. A valid file
-  // under its own key's name needs no decision that depends on other files, so it
-  // is registered at once (on_row calls are serialised by a mutex) while the other
-  // threads go on reading. Only what a row needs is kept (not prompts or logits).
+  // Read every prefix and replay every key (in parallel), then decide in order.
+  // Only what a row needs is kept per file (not prompts or logits).
   struct Probe {
-    const std::string* name;  // in *listing
-    Status status;            // of reading the prefix
+    std::string path;
+    Status status;  // of reading the prefix
     format::RowInfo row;
     std::uint32_t hits = 0;
-    Key key;                  // of `row`, kept once the row is moved out
-    bool registered = false;  // on_row has it
   };
   std::vector<Probe> probes;
-  probes.reserve(listing->size());
   for (const auto& e : *listing)
-    if (e.is_regular && has_kvc_suffix(e.name)) probes.push_back(Probe{&e.name});
-  std::mutex on_row_mu;
-  std::atomic<std::size_t> early_rows{0};
-  std::atomic<std::uint64_t> early_bytes{0};
+    if (e.is_regular && has_kvc_suffix(e.name)) probes.push_back(Probe{dir_ + "/" + e.name});
   parallel_for(probes.size(), [&](std::size_t i) {
     Probe& p = probes[i];
-    auto f = (*dir)->open_readable(*p.name);
-    if (!f.ok()) {
-      p.status = f.status();
-      return;
-    }
     std::uint64_t size = 0;
-    auto meta = read_meta_of(**f, &size);
-    (*f).reset();  // closed before the row is registered
+    auto meta = read_meta(p.path, &size);
     if (!meta.ok()) {
       p.status = meta.status();
       return;
     }
     p.hits = meta->header.hit_count;
     p.row = format::row_info_from(std::move(*meta), size);
-    if (!named_by(*p.name, p.row.key)) return;  // decided in phase 2
-    p.key = p.row.key;
-    p.registered = true;
-    early_rows.fetch_add(1, std::memory_order_relaxed);
-    early_bytes.fetch_add(p.row.size, std::memory_order_relaxed);
-    if (on_row) {
-      std::lock_guard lock(on_row_mu);
-      on_row(std::move(p.row), p.hits);
-    }
   });
-  report.rows = early_rows.load();
-  report.bytes = early_bytes.load();
 
-  // Phase 2, in listing order: everything else (invalid, misnamed, duplicates).
-  // The keys registered so far are gathered only when a misnamed valid file needs
-  // them (usually none does).
   std::unordered_set<Key> registered;
-  bool gathered = false;
-  auto is_registered = [&](const Key& key) {
-    if (!gathered) {
-      gathered = true;
-      for (const auto& q : probes)
-        if (q.registered) registered.insert(q.key);
-    }
-    return registered.count(key) != 0;
-  };
   std::unordered_set<std::string> renamed_into;  // their probes predate the rename
   for (auto& p : probes) {
-    if (p.registered) continue;
-    const std::string path = dir_ + "/" + *p.name;
+    const std::string& path = p.path;
     if (renamed_into.count(path) != 0) continue;  // registered under this name already
     if (!p.status.ok()) {
       if (p.status.code() == Code::kCorrupt && env_->remove(path).ok()) ++report.corrupt_removed;
       continue;  // vanished or unreadable: not ours to judge now
     }
     const Key key = p.row.key;
-    if (key_from_file_name(*p.name)) {
-      // Named by a key, but its content hashes to another (phase 1 took the rest):
-      // a changed fingerprint, quant, ctx hash or token id (bit rot, a bad copy).
-      // Renaming would serve that state to the prompt its damaged tokens describe,
-      // so it is deleted as corrupt.
-      if (env_->remove(path).ok()) ++report.corrupt_removed;
-      continue;
-    }
-    if (is_registered(key)) {
-      // Already registered from its right name: this is a misnamed copy.
-      if (env_->remove(path).ok()) ++report.duplicates_removed;
-      continue;
-    }
     const std::string right_path = path_for(key);
-    std::uint64_t right_size = 0;
-    auto right = read_meta(right_path, &right_size);
-    if (right.ok() && right->key() == key) {
-      // The right name holds a valid file (invalid when phase 1 read it, or new).
-      if (env_->remove(path).ok()) ++report.duplicates_removed;
+    const bool well_named = path == right_path;
+    if (!well_named) {
+      const auto slash = path.find_last_of('/');
+      if (key_from_file_name(std::string_view(path).substr(slash == std::string::npos ? 0 : slash + 1))) {
+        // Named by a key, but its content hashes to another: a changed fingerprint,
+        // quant, ctx hash or token id (bit rot, a bad copy). Renaming would serve that
+        // state to the prompt its damaged tokens describe, so it is deleted as corrupt.
+        if (env_->remove(path).ok()) ++report.corrupt_removed;
+        continue;
+      }
+    }
+    if (registered.count(key) != 0) {
+      // Already registered from its right name: this is a misnamed copy.
+      if (!well_named && env_->remove(path).ok()) ++report.duplicates_removed;
       continue;
     }
-    // Missing or invalid under the right name: move this one there (atomically replacing).
-    if (!env_->rename(path, right_path).ok()) continue;  // never indexed at a wrong path
-    ++report.renamed;
-    renamed_into.insert(right_path);
-    if (gathered) registered.insert(key);
-    p.key = key;
-    p.registered = true;  // gathered with the others when the set is first needed
+    if (!well_named) {
+      std::uint64_t right_size = 0;
+      auto right = read_meta(right_path, &right_size);
+      if (right.ok() && right->key() == key) {
+        // The right name holds a valid file; it is registered on its own turn.
+        if (env_->remove(path).ok()) ++report.duplicates_removed;
+        continue;
+      }
+      // Missing or invalid under the right name: move this one there (atomically replacing).
+      if (!env_->rename(path, right_path).ok()) continue;  // never indexed at a wrong path
+      ++report.renamed;
+      renamed_into.insert(right_path);
+    }
+    registered.insert(key);
     ++report.rows;
     report.bytes += p.row.size;
     if (on_row) on_row(std::move(p.row), p.hits);

@@ -84,8 +84,7 @@ class FileTier final : public Tier {
   // its content does not hash to (the key-bearing fields were damaged: renaming it
   // could serve a wrong state), renames a `*.kvc` not named by any key to its
   // content's key (or deletes it when a valid file of that key exists), and calls
-  // on_row for each valid row. on_row may run on the scan's worker threads, one
-  // call at a time, in no particular order. The tier charges nothing here:
+  // on_row for each valid row. The tier charges nothing here:
   // the callback's owner charges the rows it actually installs (force_charge).
   Result<ScanReport> scan(const FoundFn& on_row);
   // Cheap pick-up of files published by siblings: lists the directory and reports
@@ -109,8 +108,6 @@ class FileTier final : public Tier {
   // Reads and validates a file's prefix (never the payload): kCorrupt naming the
   // format error, or the I/O error (kNotFound when the file vanished).
   Result<format::KvcMeta> read_meta(const std::string& path, std::uint64_t* file_size);
-  // The same on an open file; a kCorrupt status carries only the format error's name.
-  static Result<format::KvcMeta> read_meta_of(io::ReadableFile& f, std::uint64_t* file_size);
   // load(): the whole file at `path` into a pooled buffer, verified against `key`.
   Result<LoadedFile> read_verified(const std::string& path, const Key& key);
   void on_watch_event(int event, const std::string& name, const FoundFn& on_added, const RemovedFn& on_removed,
