@@ -77,38 +77,43 @@ MissPathFigures measure_miss_path(const Config& c, const fs::path& work) {
   // (the A/A pair: what the machine's noise alone does to an "on vs off" ratio).
   // Each request's CPU time is the whole process's from its start until the
   // cache's writer pool is idle again, so the cold save's write is counted.
-  enum Side { kOn, kOff, kOffAgain };
+  struct Side {
+    kvc::Engine& engine;
+    const char* name;
+    std::vector<double>& ttft;
+    std::vector<double>& total;
+    std::vector<double>& cpu;
+  };
+  Side sides[3] = {{*e_on, "cache on", m.ttft_on, m.total_on, m.cpu_on},
+                   {*e_off, "cache off", m.ttft_off, m.total_off, m.cpu_off},
+                   {*e_off, "cache off'", m.ttft_aa, m.total_aa, m.cpu_aa}};
   for (int rep = 0; rep < c.miss_reps; ++rep) {
     // A fresh prompt each time: every request misses.
     const auto seed = 900 + 3 * static_cast<std::uint64_t>(rep);
-    const auto p_on = sized_prompt(*e_on, c.miss_tokens, seed);
-    const auto p_off = sized_prompt(*e_off, c.miss_tokens, seed + 1);
-    const auto p_aa = sized_prompt(*e_off, c.miss_tokens, seed + 2);
+    std::vector<std::int32_t> prompts[3];
+    for (int i = 0; i < 3; ++i) prompts[i] = sized_prompt(sides[i].engine, c.miss_tokens, seed + i);
     for (int k = 0; k < 3; ++k) {
-      const auto side = static_cast<Side>((k + rep) % 3);
-      kvc::Engine& e = side == kOn ? *e_on : *e_off;
+      const int i = (k + rep) % 3;
+      Side& side = sides[i];
+      const bool cache_on = i == 0;
       const std::uint64_t cpu_before = e_on->stats().save_blocked_cpu_ns;
       const double process_cpu0 = process_cpu_ms();
-      Timed t = run(e, side == kOn ? p_on : side == kOff ? p_off : p_aa, 4);
-      e.cache().flush();
+      Timed t = run(side.engine, prompts[i], 4);
+      side.engine.cache().flush();
       t.cpu_ms = process_cpu_ms() - process_cpu0;
       const auto& r = t.result.report;
-      auto& ttft = side == kOn ? m.ttft_on : side == kOff ? m.ttft_off : m.ttft_aa;
-      auto& total = side == kOn ? m.total_on : side == kOff ? m.total_off : m.total_aa;
-      auto& cpu = side == kOn ? m.cpu_on : side == kOff ? m.cpu_off : m.cpu_aa;
-      ttft.push_back(r.time_to_first_token_ms);
-      total.push_back(r.total_ms);
-      cpu.push_back(t.cpu_ms);
-      if (side == kOn) {
+      side.ttft.push_back(r.time_to_first_token_ms);
+      side.total.push_back(r.total_ms);
+      side.cpu.push_back(t.cpu_ms);
+      if (cache_on) {
         blocked.push_back(r.save_blocked_ms);
         blocked_cpu.push_back(static_cast<double>(e_on->stats().save_blocked_cpu_ns - cpu_before) / 1e6);
         m.saves_per_request = r.saves;
         if (r.path != kvc::LookupPath::kMiss || r.saves < 2) m.all_missed = false;
       }
       std::printf("  %-10s n=%d path=%-6s saves=%zu blocked=%6.2f ms ttft=%9.1f ms total=%9.1f ms cpu=%9.1f ms load=%s\n",
-                  side == kOn ? "cache on" : side == kOff ? "cache off" : "cache off'", c.miss_tokens,
-                  path_of(r).c_str(), r.saves, r.save_blocked_ms, r.time_to_first_token_ms, r.total_ms, t.cpu_ms,
-                  t.load.c_str());
+                  side.name, c.miss_tokens, path_of(r).c_str(), r.saves, r.save_blocked_ms,
+                  r.time_to_first_token_ms, r.total_ms, t.cpu_ms, t.load.c_str());
       std::fflush(stdout);
     }
   }
