@@ -2,8 +2,11 @@
 // parse or fail with an error; a successful parse must be self-consistent.
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <span>
+#include <vector>
 
 #include "format/kvc_file.h"
 
@@ -31,6 +34,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto len = kvc::format::prefix_length(first, size)) {
     if (*len > size) std::abort();  // promised ≤ file size
     (void)kvc::format::parse_meta(bytes.first(static_cast<std::size_t>(*len)), size);
+  }
+  // The scan's reader (read_meta_without_bulk): it must decide what parse_meta decides
+  // over the prefix a scan used to read whole, whatever the bytes it skips hold.
+  {
+    auto read_at = [&](std::uint64_t off, std::span<std::byte> out) -> std::size_t {
+      if (off >= size) return 0;
+      const std::size_t n = out.size() < size - off ? out.size() : static_cast<std::size_t>(size - off);
+      std::memcpy(out.data(), data + off, n);
+      return n;
+    };
+    static std::vector<std::byte> scratch;
+    std::fill(scratch.begin(), scratch.end(), std::byte{0xEE});
+    const auto lean = kvc::format::read_meta_without_bulk(read_at, size, scratch);
+    const auto head = bytes.first(size < 4096 ? size : 4096);
+    const auto need = kvc::format::prefix_length(head, size);
+    const auto ref = kvc::format::parse_meta(need ? bytes.first(static_cast<std::size_t>(*need)) : head, size,
+                                             kvc::format::MetaParts::kWithoutBulk);
+    if (lean.ok() != ref.ok()) std::abort();
+    if (!lean.ok() && lean.error != ref.error) std::abort();
+    if (lean.ok() && (lean.value->key() != ref.value->key() || lean.value->tokens != ref.value->tokens)) std::abort();
   }
   // A file size that disagrees with the bytes.
   (void)kvc::format::parse_meta(bytes, size + 1);

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -98,9 +99,33 @@ struct Parsed {
 // caller can then pass what it has and parse_meta reports the error).
 std::optional<std::uint64_t> prefix_length(std::span<const std::byte> first_bytes, std::uint64_t file_size);
 
+// What parse_meta decodes. kWithoutBulk runs the same checks as kAll but never
+// looks at the prompt text or at the floats of the logits TLVs 0x0A and 0x0B (their
+// sizes and the 0x0B positions are checked as always): prompt_text,
+// next_token_logits and position_logits come back empty. For readers that keep only
+// a row's identity and tokens (the start-up scan): a row's logits can be ~0.6 MiB.
+enum class MetaParts { kAll, kWithoutBulk };
+
 // Checks 1–13 of format.md §2.4 using only the bytes before the payload.
 // `prefix` may be longer than the prefix (e.g. the whole file).
-Parsed<KvcMeta> parse_meta(std::span<const std::byte> prefix, std::uint64_t file_size);
+Parsed<KvcMeta> parse_meta(std::span<const std::byte> prefix, std::uint64_t file_size,
+                           MetaParts parts = MetaParts::kAll);
+
+// Reads a file's prefix through `read_at` and returns parse_meta(prefix, file_size,
+// kWithoutBulk), reading only the bytes that parse looks at: the fixed part, the
+// section lengths, every TLV header and value except the prompt text and the logits
+// floats (0x0B's position is read). The bytes in between are read ahead in pieces
+// of at most 4 KiB, so a file without logits costs one read, as before.
+//   read_at(offset, out) fills `out` from the file at `offset` and returns how many
+//   bytes it read: fewer only at the end of the file. On an I/O error it returns 0
+//   and keeps the error for the caller, who checks it before the result (a short
+//   read makes the parse fail as a truncated prefix would).
+//   `scratch` holds the prefix's layout (payload_offset bytes; the skipped ones are
+//   left as they were) and may be reused between calls.
+// Stays I/O-free: the caller decides how bytes are read.
+using ReadAt = std::function<std::size_t(std::uint64_t offset, std::span<std::byte> out)>;
+Parsed<KvcMeta> read_meta_without_bulk(const ReadAt& read_at, std::uint64_t file_size,
+                                       std::vector<std::byte>& scratch);
 
 // parse_meta, then CRC32C of the payload, then the key replay against expected_key.
 // `file` is the whole file. On success the payload is file[payload_offset, +payload_length).

@@ -65,7 +65,7 @@ std::optional<std::uint64_t> prefix_length(std::span<const std::byte> first_byte
   return std::max<std::uint64_t>(payload_offset, kFixedSize);
 }
 
-Parsed<KvcMeta> parse_meta(std::span<const std::byte> prefix, std::uint64_t file_size) {
+Parsed<KvcMeta> parse_meta(std::span<const std::byte> prefix, std::uint64_t file_size, MetaParts parts) {
   const std::uint64_t avail = std::min<std::uint64_t>(prefix.size(), file_size);
   const std::byte* const p = prefix.data();
 
@@ -170,7 +170,8 @@ Parsed<KvcMeta> parse_meta(std::span<const std::byte> prefix, std::uint64_t file
   }
 
   // Valid: decode the fields.
-  m.prompt_text = as_string(prompt);
+  const bool bulk = parts == MetaParts::kAll;
+  if (bulk) m.prompt_text = as_string(prompt);
   m.fingerprint = as_digest(*known[kTagFingerprint]);
   m.fingerprint_mode = static_cast<FingerprintMode>(le::get_u8(known[kTagFingerprintMode]->data()));
   m.quant_type = le::get_u8(known[kTagQuantType]->data());
@@ -181,6 +182,7 @@ Parsed<KvcMeta> parse_meta(std::span<const std::byte> prefix, std::uint64_t file
   if (known[kTagHostname]) m.hostname = as_string(*known[kTagHostname]);
   if (known[kTagProducerVersion]) m.producer_version = as_string(*known[kTagProducerVersion]);
   if (known[kTagSaveReasonDetail]) m.save_reason_detail = as_string(*known[kTagSaveReasonDetail]);
+  if (!bulk) return {std::move(m), {}};
   if (known[kTagNextTokenLogits]) decode_floats(*known[kTagNextTokenLogits], m.next_token_logits);
   m.position_logits.resize(position_records.size());
   for (std::size_t i = 0; i < position_records.size(); ++i) {
@@ -188,6 +190,64 @@ Parsed<KvcMeta> parse_meta(std::span<const std::byte> prefix, std::uint64_t file
     decode_floats(position_records[i].subspan(4), m.position_logits[i].logits);
   }
   return {std::move(m), {}};
+}
+
+Parsed<KvcMeta> read_meta_without_bulk(const ReadAt& read_at, std::uint64_t file_size,
+                                       std::vector<std::byte>& scratch) {
+  constexpr std::uint64_t kReadAhead = 4096;
+  // The walk mirrors parse_meta's framing and visits, in order, every byte it reads
+  // with kWithoutBulk. [0, hi) has been laid out in `scratch`: read, or skipped (the
+  // prompt text, the logits floats), which the walk and the parse never look at.
+  std::uint64_t limit = std::min(file_size, kReadAhead);  // until the prefix length is known
+  std::uint64_t hi = 0;
+  bool short_read = false;
+  // Makes [off, off + len) readable, reading from max(off, hi) up to kReadAhead bytes
+  // ahead, never past `limit`. False when those bytes are not there: past the prefix
+  // (the parse then names the framing error) or past the end of the file.
+  auto ensure = [&](std::uint64_t off, std::uint64_t len) {
+    if (off > limit || len > limit - off) return false;
+    if (off + len <= hi) return true;
+    const std::uint64_t from = std::max(off, hi);
+    const std::uint64_t to = std::min(limit, std::max(off + len, from + kReadAhead));
+    if (scratch.size() < to) scratch.resize(static_cast<std::size_t>(to));
+    const std::size_t want = static_cast<std::size_t>(to - from);
+    const std::size_t got = read_at(from, std::span<std::byte>(scratch.data() + from, want));
+    hi = from + std::min(got, want);
+    if (got < want) short_read = true;
+    return off + len <= hi;
+  };
+  // What the walk found goes to parse_meta: up to the prefix's end when every byte it
+  // needs was read, else only up to the short read, so it fails as a truncated file.
+  auto parse = [&] {
+    const std::uint64_t n = short_read ? hi : limit;
+    if (scratch.size() < n) scratch.resize(static_cast<std::size_t>(n));
+    return parse_meta(std::span<const std::byte>(scratch.data(), static_cast<std::size_t>(n)), file_size,
+                      MetaParts::kWithoutBulk);
+  };
+
+  if (!ensure(0, limit) && short_read) return parse();
+  const auto need = prefix_length(std::span<const std::byte>(scratch.data(), static_cast<std::size_t>(hi)), file_size);
+  if (!need) return parse();  // no trailer, or an offset past the file: parse names it
+  limit = *need;
+  hi = std::min(hi, limit);  // the first read may have gone into the payload
+
+  std::uint64_t off = kFixedSize;
+  if (!ensure(off, 4)) return parse();
+  off += 4 + std::uint64_t{le::get_u32(scratch.data() + off)};  // the prompt text is skipped
+  if (!ensure(off, 4)) return parse();
+  const std::uint64_t end = off + 4 + le::get_u32(scratch.data() + off);
+  off += 4;
+  while (off < end) {
+    if (!ensure(off, kTlvHeader)) return parse();
+    const std::uint8_t tag = le::get_u8(scratch.data() + off);
+    const std::uint32_t len = le::get_u32(scratch.data() + off + 1);
+    off += kTlvHeader;
+    // 0x0A: size only. 0x0B: size and position. Any other tag: its whole value.
+    const std::uint64_t read = tag == kTagNextTokenLogits ? 0 : tag == kTagPositionLogits ? std::min<std::uint32_t>(len, 4) : len;
+    if (!ensure(off, read)) return parse();
+    off += len;
+  }
+  return parse();
 }
 
 std::span<const float> logits_at(const KvcMeta& m, std::size_t position, std::size_t n_vocab) {

@@ -147,6 +147,60 @@ TEST(FileScan, RescanPicksUpUnknownRowsAndDeletesNothing) {
   EXPECT_EQ(names_in(dir.path()).size(), 5u) << "rescan deletes nothing";
 }
 
+// Rows as the engine writes them, with logits records: registered from what the
+// scan reads, their logits intact for a load; a damaged record order is caught
+// without the floats being read.
+TEST(FileScan, RowsWithLogitsRecords) {
+  testing::TempDir dir("kvc-scan");
+  FileTier tier(TierKind::kDisk, 1 << 30, dir.path(), io::posix_env());
+  constexpr std::size_t kVocab = 32'000;
+  auto row_with_logits = [&](std::uint32_t seed) {
+    auto f = make_file(seed, 2000, 3, 1200, std::string(5000, 'p'));
+    const std::vector<float> after_row(kVocab, 0.5f);
+    const std::vector<format::PositionLogits> records = {{400, std::vector<float>(kVocab, -1.0f)},
+                                                         {1100, std::vector<float>(kVocab, 2.0f)}};
+    format::KvcBuildInput in;
+    in.save_reason = format::SaveReason::kFinish;
+    in.hit_count = 3;
+    in.prompt_text = std::string(5000, 'p');
+    in.ns = f.ns;
+    in.tokens = f.tokens;
+    in.next_token_logits = after_row;
+    in.position_logits = records;
+    f.prefix = std::make_shared<std::vector<std::byte>>(format::build_prefix(in, *f.payload));
+    return f;
+  };
+  const auto good = row_with_logits(1);
+  write_raw(tier.path_for(good.key), good.whole());
+  // The second 0x0B record's position (1100) rewritten to 300, below the first's.
+  const auto bad = row_with_logits(2);
+  auto bad_bytes = bad.whole();
+  const std::size_t second = bad.prefix->size() - (4 + kVocab * 4) - 5;
+  ASSERT_EQ(bad_bytes[second], std::byte{format::kTagPositionLogits});
+  bad_bytes[second + 5] = std::byte{300 & 0xff};
+  bad_bytes[second + 6] = std::byte{300 >> 8};
+  write_raw(tier.path_for(bad.key), bad_bytes);
+
+  Collector col;
+  auto report = tier.scan(col.found_fn());
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_EQ(report->rows, 1u);
+  EXPECT_EQ(report->corrupt_removed, 1u);
+  ASSERT_EQ(col.added.count(good.key), 1u);
+  const testutil::FoundRow& found = col.added.at(good.key);
+  EXPECT_EQ(*found.row.tokens, good.tokens);
+  EXPECT_EQ(found.hits, 3u);
+  EXPECT_EQ(found.row.size, good.size());
+  EXPECT_FALSE(testutil::exists(tier.path_for(bad.key)));
+  // A load still reads and returns every float.
+  auto loaded = tier.load(good.key);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  EXPECT_EQ(loaded->meta->next_token_logits.size(), kVocab);
+  ASSERT_EQ(loaded->meta->position_logits.size(), 2u);
+  EXPECT_EQ(loaded->meta->position_logits[1].position, 1100u);
+  EXPECT_EQ(loaded->meta->position_logits[1].logits[kVocab - 1], 2.0f);
+}
+
 TEST(FileScan, KeyFromFileName) {
   auto f = make_file(1);
   EXPECT_EQ(FileTier::key_from_file_name(f.key.hex() + ".kvc"), f.key);
