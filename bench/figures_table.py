@@ -138,7 +138,7 @@ def rows_for(engine, lookup, scan):
             noise = ratios("ttft_off_again_ms", "ttft_off_ms")
             diff = 100.0 * (median(pairs) - 1.0)
             direct = 100.0 * (m["lookup_ms"] + m["save_blocked_ms"]) / off if off > 0 else 0
-            noise_note = (f"; off'/off, the machine's noise: median {pct(median(noise))}, "
+            noise_note = (f"; off'/off, the machine's noise: median {pct(median(noise))} of "
                           f"{', '.join(pct(p) for p in noise)}" if noise else "")
             rows.append(("P9", f"miss path, {m['prompt_tokens']} tokens, cache on vs off: TTFT, median of "
                                f"{m['pairs']} interleaved pairs' ratios (pairs: "
