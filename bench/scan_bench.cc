@@ -48,6 +48,21 @@ constexpr std::size_t kTokens = 512;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// Writes one row file (prefix + payload) at `path`; its size, or 0 with *error set.
+std::size_t write_row(const std::string& path, const kvc::format::KvcBuildInput& in,
+                      std::span<const std::byte> payload, std::string* error) {
+  auto file = kvc::format::build_prefix(in, payload);
+  file.insert(file.end(), payload.begin(), payload.end());
+  const int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0 || ::write(fd, file.data(), file.size()) != static_cast<ssize_t>(file.size())) {
+    *error = "cannot write " + path + ": " + std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return 0;
+  }
+  ::close(fd);
+  return file.size();
+}
+
 struct ScanFixture {
   kvc::bench::ScratchDir dir{kvc::bench::disk_base(), "kvc-bench-scan"};
   std::vector<std::string> files;  // full paths
@@ -68,18 +83,11 @@ struct ScanFixture {
       in.hostname = "bench";
       in.producer_version = "kvc bench";
       in.prompt_text = "scan bench row " + std::to_string(i);
-      auto file = kvc::format::build_prefix(in, payload);
-      file.insert(file.end(), payload.begin(), payload.end());
       const std::string path = dir.path() + "/" + kvc::derive_key(ns, tokens).hex() + ".kvc";
-      const int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-      if (fd < 0 || ::write(fd, file.data(), file.size()) != static_cast<ssize_t>(file.size())) {
-        error = "cannot write " + path + ": " + std::strerror(errno);
-        if (fd >= 0) ::close(fd);
-        return;
-      }
-      ::close(fd);
+      const std::size_t written = write_row(path, in, payload, &error);
+      if (written == 0) return;
       files.push_back(path);
-      bytes += file.size();
+      bytes += written;
     }
     ::sync();  // clean pages, so DONTNEED can drop them
   }
@@ -126,16 +134,8 @@ struct LogitsFixture {
       in.prompt_text = prompt;
       in.next_token_logits = after_row;
       in.position_logits = records;
-      auto file = kvc::format::build_prefix(in, payload);
-      file.insert(file.end(), payload.begin(), payload.end());
       const std::string path = dir.path() + "/" + kvc::derive_key(ns, tokens).hex() + ".kvc";
-      const int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-      if (fd < 0 || ::write(fd, file.data(), file.size()) != static_cast<ssize_t>(file.size())) {
-        error = "cannot write " + path + ": " + std::strerror(errno);
-        if (fd >= 0) ::close(fd);
-        return;
-      }
-      ::close(fd);
+      if (write_row(path, in, payload, &error) == 0) return;
       files.push_back(path);
     }
   }
