@@ -82,7 +82,8 @@ struct ScanFixture {
       in.creation_time = in.last_used_time = 1'700'000'000;
       in.hostname = "bench";
       in.producer_version = "kvc bench";
-      in.prompt_text = "scan bench row " + std::to_string(i);
+      const std::string prompt = "scan bench row " + std::to_string(i);  // outlives the build
+      in.prompt_text = prompt;
       const std::string path = dir.path() + "/" + kvc::derive_key(ns, tokens).hex() + ".kvc";
       const std::size_t written = write_row(path, in, payload, &error);
       if (written == 0) return;

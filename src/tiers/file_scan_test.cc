@@ -154,15 +154,16 @@ TEST(FileScan, RowsWithLogitsRecords) {
   testing::TempDir dir("kvc-scan");
   FileTier tier(TierKind::kDisk, 1 << 30, dir.path(), io::posix_env());
   constexpr std::size_t kVocab = 32'000;
+  const std::string prompt(5000, 'p');
   auto row_with_logits = [&](std::uint32_t seed) {
-    auto f = make_file(seed, 2000, 3, 1200, std::string(5000, 'p'));
+    auto f = make_file(seed, 2000, 3, 1200, prompt);
     const std::vector<float> after_row(kVocab, 0.5f);
     const std::vector<format::PositionLogits> records = {{400, std::vector<float>(kVocab, -1.0f)},
                                                          {1100, std::vector<float>(kVocab, 2.0f)}};
     format::KvcBuildInput in;
     in.save_reason = format::SaveReason::kFinish;
     in.hit_count = 3;
-    in.prompt_text = std::string(5000, 'p');
+    in.prompt_text = prompt;
     in.ns = f.ns;
     in.tokens = f.tokens;
     in.next_token_logits = after_row;
